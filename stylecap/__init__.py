@@ -1,0 +1,24 @@
+"""stylecap: restyle pictures and say something about them. See docs/architecture.md."""
+
+__version__ = "0.1.0"
+
+from .core.component import CaptionBackend, Component, Encoder, StyleBackend, Weights
+from .core.config import field
+from .core.errors import StylecapError
+from .core.hookspecs import hookimpl
+from .core.plugins import create, list_components, registry
+
+__all__ = [
+    "CaptionBackend",
+    "Component",
+    "Encoder",
+    "StyleBackend",
+    "StylecapError",
+    "Weights",
+    "__version__",
+    "create",
+    "field",
+    "hookimpl",
+    "list_components",
+    "registry",
+]

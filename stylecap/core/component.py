@@ -1,0 +1,111 @@
+"""What a plugin registers: component classes with a name, a ``Config`` and a known kind.
+
+A component is made from its config alone (``cls(config)``), so the registry, the CLI and
+``Pipeline.load`` can all rebuild one from a name and a JSON object. Components that hold
+weights expose ``state_dict``/``load_state_dict`` (``torch.nn.Module`` already does).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+
+@dataclass
+class NoConfig:
+    """The config of a component that has no options."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A named set of pretrained weights a component can load, bound to where it comes from."""
+
+    name: str
+    description: str
+    source: str
+    offline: bool = False
+
+
+class Component:
+    """Base of every registered component.
+
+    Subclasses set ``name`` and usually a ``Config`` dataclass; ``weights`` lists named
+    pretrained weights for ``stylecap info``. Works alongside ``torch.nn.Module``:
+    ``class MyLoss(Component, nn.Module)``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    weights: ClassVar[Sequence[Weights]] = ()
+
+    def __init__(self, config: Any = None):
+        super().__init__()
+        self.config = self.Config() if config is None else config
+
+    @classmethod
+    def describe(cls) -> str:
+        """First paragraph of the class docstring: the one line ``stylecap list`` shows."""
+        doc = inspect.getdoc(cls) or ""
+        return doc.split("\n\n")[0].replace("\n", " ")
+
+
+ProgressCallback = Callable[[int, int, dict[str, float]], None]
+"""``progress(step, total, scalars)``: long-running components call it as they work."""
+
+
+class StyleBackend(Component):
+    """Puts a style onto a content image.
+
+    Images are float tensors ``[1, 3, H, W]`` in ``[0, 1]`` on the device the caller chose;
+    the result has the content's size unless the config says otherwise.
+    """
+
+    needs_style: ClassVar[bool] = True
+    """False for backends whose style is learnt (CycleGAN): they ignore ``styles``."""
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        *,
+        style_weights: Sequence[float] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CaptionBackend(Component):
+    """Says something about a picture, in words."""
+
+    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
+        """Caption ``image`` (``[1, 3, H, W]`` in ``[0, 1]``); ``content`` is the unstylised
+        picture when the caller has one, for backends that condition on both."""
+        raise NotImplementedError
+
+
+class Encoder(Component, torch.nn.Module):
+    """A frozen image network exposing named feature maps; it owns its preprocessing.
+
+    Callers pass images in ``[0, 1]``; ``features`` normalises them the way the weights
+    expect and runs the network once, stopping after the deepest layer asked for, so that
+    every loss reads its layers from one shared pass.
+    """
+
+    layers: ClassVar[tuple[str, ...]] = ()
+    """All layer names, shallow to deep."""
+    style_layers: ClassVar[tuple[str, ...]] = ()
+    content_layers: ClassVar[tuple[str, ...]] = ()
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+BASES: dict[str, type] = {"style": StyleBackend, "caption": CaptionBackend, "encoder": Encoder}
+"""Kinds whose components must subclass a particular base; other kinds need ``Component``."""

@@ -1,0 +1,223 @@
+"""Finding, loading and isolating plugins.
+
+Built-in plugins and third-party ones arrive the same way: entry points in the ``stylecap``
+group. Each is imported and registered on its own, so one broken plugin is reported (on
+stderr, and by ``stylecap plugins``) and skipped while everything else keeps working.
+
+Environment:
+  ``STYLECAP_LOAD_PLUGINS``    comma-separated allowlist of plugin names (empty: load none)
+  ``STYLECAP_DISABLE_PLUGINS`` comma-separated blocklist
+  ``STYLECAP_STRICT_PLUGINS=1`` raise on the first broken plugin instead of skipping it
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .component import BASES, Component
+from .errors import PluginError, UsageError
+from .registry import Entry, PluginInfo, Registry
+
+GROUP = "stylecap"
+BUILTIN_DISTRIBUTION = "stylecap"
+
+
+@dataclass
+class PluginRecord:
+    """One plugin as ``stylecap plugins`` shows it; ``error`` is set when it was skipped."""
+
+    info: PluginInfo
+    module: str
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.info.name,
+            "distribution": self.info.distribution,
+            "version": self.info.version,
+            "module": self.module,
+            "hooks": self.hooks,
+            "error": self.error,
+        }
+
+
+def _env_names(var: str) -> set[str] | None:
+    value = os.environ.get(var)
+    if value is None:
+        return None
+    return {n.strip() for n in value.split(",") if n.strip()}
+
+
+class PluginHost:
+    """A pluggy manager plus the registries built from its plugins."""
+
+    def __init__(self, *, strict: bool | None = None):
+        self.strict = os.environ.get("STYLECAP_STRICT_PLUGINS", "") not in ("", "0") if strict is None else strict
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._records: dict[str, PluginRecord] = {}
+        self._registries: dict[str, Registry] | None = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load_entry_points(self) -> None:
+        """Import every ``stylecap`` entry point allowed by the environment, built-ins first."""
+        allow = _env_names("STYLECAP_LOAD_PLUGINS")
+        block = _env_names("STYLECAP_DISABLE_PLUGINS") or set()
+        eps = importlib.metadata.entry_points(group=GROUP)
+
+        def order(ep: importlib.metadata.EntryPoint) -> tuple[bool, str]:
+            dist = ep.dist.name if ep.dist else ""
+            return (dist != BUILTIN_DISTRIBUTION, ep.name)
+
+        for ep in sorted(eps, key=order):
+            if ep.name in block or (allow is not None and ep.name not in allow):
+                continue
+            info = PluginInfo(ep.name, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None)
+            try:
+                plugin = ep.load()
+            except Exception as e:  # any import failure must not take the CLI down
+                self._fail(PluginRecord(info, ep.value), f"failed to import {ep.value}: {type(e).__name__}: {e}")
+                continue
+            self.register(plugin, info)
+
+    def register(self, plugin: Any, info: PluginInfo | str) -> PluginRecord:
+        """Add a plugin object (usually a module) under ``info``; invalid ones are skipped."""
+        if isinstance(info, str):
+            info = PluginInfo(info)
+        record = PluginRecord(info, getattr(plugin, "__name__", type(plugin).__name__))
+        if info.name in self._records:
+            self._fail(record, f"a plugin named {info.name!r} is already loaded")
+            return record
+        try:
+            self.pm.register(plugin, name=info.name)
+        except Exception as e:
+            self._fail(record, f"failed to register: {e}")
+            return record
+        self._records[info.name] = record
+        unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
+        if unknown:
+            self.pm.unregister(plugin)
+            close = difflib.get_close_matches(unknown[0], list(hookspecs.KINDS) + ["register_commands"], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            self._fail(record, f"implements unknown hook {unknown[0]!r}{hint}")
+            return record
+        record.hooks = sorted(hc.name for hc in self.pm.get_hookcallers(plugin) or [])
+        self._registries = None
+        return record
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self._records.pop(name, None)
+        self._registries = None
+
+    def _fail(self, record: PluginRecord, message: str) -> None:
+        record.error = message
+        self._records.setdefault(record.info.name, record)
+        text = f"plugin {record.info.name!r} ({record.info.origin}) {message}"
+        if self.strict:
+            raise PluginError(text, "fix or uninstall that plugin, or unset STYLECAP_STRICT_PLUGINS")
+        print(f"stylecap: warning: {text}; skipped", file=sys.stderr)
+        if self.pm.has_plugin(record.info.name):
+            self.pm.unregister(name=record.info.name)
+        self._registries = None
+
+    # -- what the plugins provide --------------------------------------------------------
+
+    def plugins(self) -> list[PluginRecord]:
+        if self._registries is None:
+            self._build()  # registration errors show up in the records too
+        return sorted(self._records.values(), key=lambda r: r.info.name)
+
+    def registry(self, kind: str) -> Registry:
+        if self._registries is None:
+            self._build()
+        try:
+            return self._registries[kind]
+        except KeyError:
+            kinds = ", ".join(hookspecs.KINDS.values())
+            raise UsageError(f"unknown component kind {kind!r}", f"use one of {kinds}") from None
+
+    def call_each(self, hook: str, **kwargs: Any) -> None:
+        """Call every plugin's ``hook`` separately so that one failure skips only that plugin."""
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            try:
+                impl.function(**kwargs)
+            except Exception as e:
+                self._fail(self._records[impl.plugin_name], f"failed in {hook}: {type(e).__name__}: {e}")
+
+    def _build(self) -> None:
+        registries = {kind: Registry(kind) for kind in hookspecs.KINDS.values()}
+        for name, record in list(self._records.items()):
+            if record.error or not self.pm.has_plugin(name):
+                continue
+            added: list[Entry] = []
+            try:
+                for hook, kind in hookspecs.KINDS.items():
+                    register = self._registrar(registries[kind], record.info, added)
+                    for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                        if impl.plugin_name == name:
+                            impl.function(register=register)
+            except Exception as e:
+                for entry in added:  # all or nothing: a half-registered plugin is confusing
+                    registries[entry.kind].remove(entry.name)
+                self._fail(record, f"failed to register components: {e}")
+        self._registries = registries
+
+    @staticmethod
+    def _registrar(registry: Registry, info: PluginInfo, added: list[Entry]):
+        """The ``register`` callback handed to one plugin's hook for one kind."""
+        base = BASES.get(registry.kind, Component)
+
+        def register(cls: type, *, name: str | None = None) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise PluginError(f"{cls!r} registered as a {registry.kind} is not a subclass of {base.__name__}")
+            component_name = name or getattr(cls, "name", None)
+            if not component_name:
+                raise PluginError(f"{cls.__name__} has no name", "set the class attribute `name`")
+            entry = Entry(registry.kind, component_name, cls, info)
+            registry.add(entry)
+            added.append(entry)
+
+        return register
+
+
+_host: PluginHost | None = None
+
+
+def host() -> PluginHost:
+    """The process-wide plugin host, loaded from entry points on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+        _host.load_entry_points()
+    return _host
+
+
+def reset() -> None:
+    """Forget loaded plugins (tests use this after changing the environment)."""
+    global _host
+    _host = None
+
+
+def registry(kind: str) -> Registry:
+    return host().registry(kind)
+
+
+def list_components(kind: str | None = None) -> list[Entry]:
+    kinds = [kind] if kind else list(hookspecs.KINDS.values())
+    return [e for k in kinds for e in registry(k).entries()]
+
+
+def create(kind: str, name: str, config: Any = None, **values: Any) -> Component:
+    """Build a registered component: ``create("style", "gatys", steps=200)``."""
+    return registry(kind).create(name, config, **values)

@@ -1,0 +1,1 @@
+"""The ``stylecap`` command line (Typer + Rich), kept apart so the library never imports them."""

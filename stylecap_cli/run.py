@@ -1,0 +1,113 @@
+"""``stylecap run``: stylise and caption each content picture, one bad input never stops the rest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stylecap.core.atomic import write_text_atomic
+from stylecap.core.config import parse_assignments
+from stylecap.core.errors import StylecapError, UsageError
+from stylecap.core.imageio import OUTPUT_SUFFIXES, find_images, read_image
+from stylecap.core.pipeline import Pipeline
+
+DEFAULT_STYLE_BACKEND = "gatys"
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def run_command(
+    content: list[Path] = typer.Argument(..., help="Content pictures or folders of pictures."),
+    style: list[Path] = typer.Option([], "--style", help="Style picture; repeat to blend several."),
+    style_weight: list[float] = typer.Option([], "--style-weight", help="Blend weight per --style, in order."),
+    style_backend: str = typer.Option(DEFAULT_STYLE_BACKEND, "--style-backend", help="See `stylecap list style`."),
+    caption_backend: Optional[str] = typer.Option(
+        None, "--caption-backend", help="See `stylecap list caption`; none by default."
+    ),
+    style_option: list[str] = typer.Option([], "--style-option", "-s", help="KEY=VALUE for the style backend."),
+    caption_option: list[str] = typer.Option([], "--caption-option", "-c", help="KEY=VALUE for the captioner."),
+    caption_source: str = typer.Option("stylized", "--caption-from", help="Caption the 'stylized' or 'content' image."),
+    output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder for results."),
+    fmt: str = typer.Option("png", "--format", help="png, jpg or webp."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", help="Downscale content so its longer side fits."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for reproducible results (random if unset)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if present)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input, nothing else on stdout."),
+) -> None:
+    """Stylise CONTENT pictures with --style and say something about each."""
+    if f".{fmt.lower().lstrip('.')}" not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--format {fmt!r} is not supported", f"use one of {', '.join(OUTPUT_SUFFIXES)}")
+    inputs = find_images(content)
+    styles = [read_image(p) for p in find_images(style)] if style else []
+    pipeline = Pipeline.from_names(
+        style_backend,
+        caption_backend,
+        style_config=parse_assignments(style_option),
+        caption_config=parse_assignments(caption_option),
+        caption_source=caption_source,
+        device=device,
+        max_size=max_size,
+    )
+    show_progress = not as_json and err.is_terminal
+    failures = 0
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), console=err, disable=not show_progress, transient=True,
+    ) as bar:
+        for path in inputs:
+            task = bar.add_task(escape(path.name), total=None)
+
+            def progress(step: int, total: int, scalars: dict[str, float], task=task) -> None:
+                bar.update(task, completed=step, total=total)
+
+            try:
+                result = pipeline(path, styles, style_weights=style_weight or None, seed=seed, progress=progress)
+                target = _unique(output / f"{path.stem}.{fmt.lower().lstrip('.')}", inputs, path)
+                result.save(target)
+                if result.caption is not None:
+                    write_text_atomic(target.with_suffix(".txt"), result.caption + "\n")
+            except UsageError:
+                raise  # the request is wrong for every input: stop at once, exit 2
+            except StylecapError as e:
+                failures += 1
+                _report(as_json, {"input": str(path), "error": str(e)})
+                continue
+            finally:
+                bar.remove_task(task)
+            _report(as_json, {
+                "input": str(path),
+                "output": str(target),
+                "caption": result.caption,
+                "seed": result.metadata["seed"],
+                "timings": result.metadata["timings"],
+                "components": result.metadata["components"],
+            })
+    if failures:
+        err.print(f"[red]error:[/red] {failures} of {len(inputs)} inputs failed (see above)")
+        raise typer.Exit(1)
+
+
+def _unique(target: Path, inputs: list[Path], path: Path) -> Path:
+    """Two inputs with the same stem (a.jpg, a.png) must not overwrite each other's result."""
+    if sum(p.stem == path.stem for p in inputs) > 1:
+        return target.with_name(f"{path.stem}_{path.suffix.lstrip('.')}{target.suffix}")
+    return target
+
+
+def _report(as_json: bool, record: dict) -> None:
+    if as_json:
+        print(json.dumps(record), flush=True)
+    elif "error" in record:
+        err.print("[red]error:[/red]", escape(record["error"]))
+    else:
+        caption = f"  {escape(record['caption'])}" if record["caption"] else ""
+        out.print(f"{escape(record['output'])}{caption}")
+    sys.stdout.flush()

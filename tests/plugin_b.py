@@ -1,0 +1,1 @@
+"""An entry-point target for plugin-loading tests: registers nothing."""

@@ -1,0 +1,121 @@
+"""The command line: listings, run, JSON output, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from stylecap_cli.main import main
+
+
+def cli(capsys, *args):
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    captured = capsys.readouterr()
+    # Plugin warnings (a broken plugin elsewhere) are not this command's error message.
+    err = "".join(line for line in captured.err.splitlines(True) if not line.startswith("stylecap: warning"))
+    return info.value.code or 0, captured.out, err
+
+
+def test_plugins_json_lists_temporary_plugin_and_it_goes_away(toy_plugin, capsys):
+    code, out, _ = cli(capsys, "plugins", "--json")
+    toy = {p["name"]: p for p in json.loads(out)}["toy"]
+    assert code == 0 and toy["hooks"] == ["register_caption_backends", "register_generators", "register_style_backends"]
+    assert toy["error"] is None
+    from stylecap.core.plugins import host
+
+    host().unregister("toy")
+    code, out, _ = cli(capsys, "plugins", "--json")
+    assert "toy" not in {p["name"] for p in json.loads(out)}
+
+
+def test_list_and_info(toy_plugin, capsys):
+    code, out, _ = cli(capsys, "list", "style", "--json")
+    assert code == 0 and {"name": "mean-shift", "plugin": "toy"}.items() <= {e["name"]: e for e in json.loads(out)}["mean-shift"].items()
+    code, out, _ = cli(capsys, "info", "mean-shift", "--json")
+    info = json.loads(out)
+    assert info["options"] == [
+        {"name": "amount", "type": "float", "default": 1.0, "help": "0 keeps the content, 1 matches the style means."}
+    ]
+    code, out, _ = cli(capsys, "info", "mean-shift")
+    assert code == 0 and "amount" in out and "toy" in out
+
+
+def test_info_unknown_name_suggests(toy_plugin, capsys):
+    code, out, err = cli(capsys, "info", "mean-shfit")
+    assert code == 2 and "no component is named 'mean-shfit'" in err and "mean-shift" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_json_writes_outputs_and_captions(toy_plugin, images, tmp_path, capsys):
+    outdir = tmp_path / "out"
+    code, out, err = cli(capsys, "run", str(images.content), "--style", str(images.red), "--style-backend",
+                         "mean-shift", "--caption-backend", "brightness", "-o", str(outdir), "--json", "--seed", "3")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["output"] == str(outdir / "content.png") and record["caption"] == "ooh, moody and dark"
+    assert record["seed"] == 3 and record["timings"]["total_s"] > 0
+    assert Image.open(outdir / "content.png").size == (48, 40)
+    assert (outdir / "content.txt").read_text() == "ooh, moody and dark\n"
+
+
+def test_run_folder_reports_bad_files_and_keeps_going(toy_plugin, images, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(images.content).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"not a png")
+    Image.open(images.content).save(folder / "c.jpg")
+    code, out, err = cli(capsys, "run", str(folder), "--style", str(images.blue), "--style-backend", "mean-shift",
+                         "-o", str(tmp_path / "out"), "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    assert [r.get("output") is not None for r in records] == [True, False, True]
+    assert "b.png" in records[1]["error"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "c.png"]
+    assert "1 of 3 inputs failed" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--style-backend", "nope"], "unknown style backend 'nope'"),
+        (["--style-backend", "mean-shift", "-s", "amount=lots"], "option 'amount' is 'lots'"),
+        (["--style-backend", "mean-shift", "--format", "gif"], "--format 'gif' is not supported"),
+        (["--style-backend", "mean-shift", "--style-weight", "1", "--style-weight", "2"], "2 style weights for 1"),
+    ],
+)
+def test_run_usage_errors_exit_2_with_one_line(toy_plugin, images, tmp_path, capsys, args, message):
+    outdir = tmp_path / "out"
+    code, _, err = cli(capsys, "run", str(images.content), "--style", str(images.red), "-o", str(outdir), *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not outdir.exists() or not os.listdir(outdir)
+
+
+def test_missing_input_names_the_path(toy_plugin, tmp_path, capsys):
+    code, _, err = cli(capsys, "run", str(tmp_path / "ghost.jpg"), "--style-backend", "mean-shift")
+    assert code == 2 and "ghost.jpg" in err
+
+
+def test_typer_usage_error_exits_2(capsys):
+    code, _, err = cli(capsys, "run", "--no-such-flag")
+    assert code == 2
+
+
+def test_debug_shows_traceback(toy_plugin, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STYLECAP_DEBUG", "1")
+    from stylecap.core.errors import UsageError
+
+    with pytest.raises(UsageError):
+        main(["run", str(tmp_path / "ghost.jpg"), "--style-backend", "mean-shift"])
+
+
+def test_console_script_and_library_import_stay_light():
+    code = "import sys, stylecap; print('typer' in sys.modules or 'rich' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    result = subprocess.run(["stylecap", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("stylecap ")
