@@ -6,12 +6,15 @@ from .core.component import CaptionBackend, Component, Encoder, StyleBackend, We
 from .core.config import field
 from .core.errors import StylecapError
 from .core.hookspecs import hookimpl
+from .core.pipeline import Pipeline, Result
 from .core.plugins import create, list_components, registry
 
 __all__ = [
     "CaptionBackend",
     "Component",
     "Encoder",
+    "Pipeline",
+    "Result",
     "StyleBackend",
     "StylecapError",
     "Weights",

@@ -70,7 +70,7 @@ def read_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(
             f"{path} is too large to decode safely: {e}",
-            "if you trust this file, raise PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels (--max-pixels)",
+            "if you trust this file, raise PIL.Image.MAX_IMAGE_PIXELS and read_image(max_pixels=...)",
         ) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = "not a known image format" if isinstance(e, UnidentifiedImageError) else e
@@ -86,7 +86,7 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"{path} is {width}x{height} = {width * height:,} pixels, more than the limit of {max_pixels:,}",
-            "if you trust this file, pass a larger max_pixels (--max-pixels)",
+            "if you trust this file, pass a larger read_image(max_pixels=...)",
         )
 
 
