@@ -2,12 +2,14 @@
 
 __version__ = "0.1.0"
 
-from .core.component import CaptionBackend, Component, Encoder, StyleBackend, Weights
+from .core.component import CaptionBackend, Component, Encoder, StyleBackend, Trainer, Weights
 from .core.config import field
 from .core.errors import StylecapError
 from .core.hookspecs import hookimpl
 from .core.pipeline import Pipeline, Result
 from .core.plugins import create, list_components, registry
+from .core.training.config import TrainConfig
+from .core.training.engine import train
 
 __all__ = [
     "CaptionBackend",
@@ -17,6 +19,8 @@ __all__ = [
     "Result",
     "StyleBackend",
     "StylecapError",
+    "TrainConfig",
+    "Trainer",
     "Weights",
     "__version__",
     "create",
@@ -24,4 +28,5 @@ __all__ = [
     "hookimpl",
     "list_components",
     "registry",
+    "train",
 ]

@@ -10,7 +10,6 @@ import difflib
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -26,6 +25,7 @@ from stylecap.core.plugins import host
 from stylecap.core.registry import LABELS, Entry
 
 from .run import run_command
+from .train import train_command
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,6 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_command)
+app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
 
 
 def _version(value: bool) -> None:
@@ -104,7 +105,7 @@ def info_command(
     if fields:
         table = Table("option", "type", "default", "help", title="options")
         for f in fields:
-            table.add_row(f.name, f.type, repr(f.default), f.help)
+            table.add_row(f.name, f.type, json.dumps(f.default, default=str), f.help)
         out.print(table)
     if entry.cls.weights:
         table = Table("weights", "offline", "source", "description", title="weights")
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     host().call_each("register_commands", cli=app)
     try:
         app(args=argv, prog_name="stylecap")
+    except KeyboardInterrupt as e:
+        err.print("[yellow]stopped:[/yellow]", escape(str(e) or "interrupted"))
+        sys.exit(130)
     except StylecapError as e:
         if os.environ.get("STYLECAP_DEBUG", "") not in ("", "0"):
             raise

@@ -59,8 +59,13 @@ def run_command(
     show_progress = not as_json and err.is_terminal
     failures = 0
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err, disable=not show_progress, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+        transient=True,
     ) as bar:
         for path in inputs:
             task = bar.add_task(escape(path.name), total=None)
@@ -82,14 +87,17 @@ def run_command(
                 continue
             finally:
                 bar.remove_task(task)
-            _report(as_json, {
-                "input": str(path),
-                "output": str(target),
-                "caption": result.caption,
-                "seed": result.metadata["seed"],
-                "timings": result.metadata["timings"],
-                "components": result.metadata["components"],
-            })
+            _report(
+                as_json,
+                {
+                    "input": str(path),
+                    "output": str(target),
+                    "caption": result.caption,
+                    "seed": result.metadata["seed"],
+                    "timings": result.metadata["timings"],
+                    "components": result.metadata["components"],
+                },
+            )
     if failures:
         err.print(f"[red]error:[/red] {failures} of {len(inputs)} inputs failed (see above)")
         raise typer.Exit(1)

@@ -36,7 +36,11 @@ def test_plugins_json_lists_temporary_plugin_and_it_goes_away(toy_plugin, capsys
 
 def test_list_and_info(toy_plugin, capsys):
     code, out, _ = cli(capsys, "list", "style", "--json")
-    assert code == 0 and {"name": "mean-shift", "plugin": "toy"}.items() <= {e["name"]: e for e in json.loads(out)}["mean-shift"].items()
+    assert (
+        code == 0
+        and {"name": "mean-shift", "plugin": "toy"}.items()
+        <= {e["name"]: e for e in json.loads(out)}["mean-shift"].items()
+    )
     code, out, _ = cli(capsys, "info", "mean-shift", "--json")
     info = json.loads(out)
     assert info["options"] == [
@@ -54,8 +58,22 @@ def test_info_unknown_name_suggests(toy_plugin, capsys):
 
 def test_run_json_writes_outputs_and_captions(toy_plugin, images, tmp_path, capsys):
     outdir = tmp_path / "out"
-    code, out, err = cli(capsys, "run", str(images.content), "--style", str(images.red), "--style-backend",
-                         "mean-shift", "--caption-backend", "brightness", "-o", str(outdir), "--json", "--seed", "3")
+    code, out, err = cli(
+        capsys,
+        "run",
+        str(images.content),
+        "--style",
+        str(images.red),
+        "--style-backend",
+        "mean-shift",
+        "--caption-backend",
+        "brightness",
+        "-o",
+        str(outdir),
+        "--json",
+        "--seed",
+        "3",
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["output"] == str(outdir / "content.png") and record["caption"] == "ooh, moody and dark"
@@ -70,8 +88,18 @@ def test_run_folder_reports_bad_files_and_keeps_going(toy_plugin, images, tmp_pa
     Image.open(images.content).save(folder / "a.png")
     (folder / "b.png").write_bytes(b"not a png")
     Image.open(images.content).save(folder / "c.jpg")
-    code, out, err = cli(capsys, "run", str(folder), "--style", str(images.blue), "--style-backend", "mean-shift",
-                         "-o", str(tmp_path / "out"), "--json")
+    code, out, err = cli(
+        capsys,
+        "run",
+        str(folder),
+        "--style",
+        str(images.blue),
+        "--style-backend",
+        "mean-shift",
+        "-o",
+        str(tmp_path / "out"),
+        "--json",
+    )
     records = [json.loads(line) for line in out.splitlines()]
     assert code == 1
     assert [r.get("output") is not None for r in records] == [True, False, True]

@@ -28,8 +28,18 @@ class Example:
 
 
 def test_strings_are_coerced_to_field_types():
-    c = config.build(Example, {"steps": "5", "lr": "1e-3", "optimizer": "adam", "layers": "a,b",
-                               "weights": "0.5, 1.5", "verbose": "yes", "init": "x.png"})
+    c = config.build(
+        Example,
+        {
+            "steps": "5",
+            "lr": "1e-3",
+            "optimizer": "adam",
+            "layers": "a,b",
+            "weights": "0.5, 1.5",
+            "verbose": "yes",
+            "init": "x.png",
+        },
+    )
     assert c == Example(5, 1e-3, "adam", ("a", "b"), [0.5, 1.5], True, Path("x.png"))
 
 

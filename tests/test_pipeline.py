@@ -28,7 +28,11 @@ def test_from_names_runs_style_then_caption(toy_plugin, images):
     meta = result.metadata
     assert meta["seed"] == 4 and meta["size"] == [48, 40]
     assert meta["components"]["style"] == {
-        "kind": "style", "name": "mean-shift", "plugin": "toy", "distribution": None, "version": None,
+        "kind": "style",
+        "name": "mean-shift",
+        "plugin": "toy",
+        "distribution": None,
+        "version": None,
         "config": {"amount": 1.0},
     }
     assert set(meta["timings"]) == {"load_s", "style_s", "caption_s", "total_s"}
@@ -44,7 +48,9 @@ def test_style_weights_blend(toy_plugin, images):
 
 def test_caption_source_content(toy_plugin, images):
     white = Image.new("RGB", (32, 32), "white")
-    assert Pipeline(MeanShift(), Brightness(), caption_source="content")(white, [images.blue]).caption == "wow, so bright"
+    assert (
+        Pipeline(MeanShift(), Brightness(), caption_source="content")(white, [images.blue]).caption == "wow, so bright"
+    )
     assert Pipeline(MeanShift(), Brightness())(white, [images.blue]).caption == "ooh, moody and dark"
 
 
@@ -84,7 +90,10 @@ def test_save_load_round_trips_config_and_weights(toy_plugin, tmp_path, images):
     again = Pipeline.load(tmp_path / "p")
     assert again.style.config.amount == 0.5 and again.max_size == 30
     assert torch.equal(again.style.gain.weight, pipe.style.gain.weight)
-    assert again(images.content, [images.red], seed=1).image.tobytes() == pipe(images.content, [images.red], seed=1).image.tobytes()
+    assert (
+        again(images.content, [images.red], seed=1).image.tobytes()
+        == pipe(images.content, [images.red], seed=1).image.tobytes()
+    )
 
 
 def test_loading_a_pipeline_whose_plugin_is_missing_names_the_package(toy_plugin, tmp_path):
@@ -93,7 +102,9 @@ def test_loading_a_pipeline_whose_plugin_is_missing_names_the_package(toy_plugin
     doc = json.loads(doc_path.read_text())
     doc["components"]["style"] |= {"name": "painterly", "distribution": "stylecap-plugin-painterly", "version": "2.0"}
     doc_path.write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match="'painterly' from stylecap-plugin-painterly 2.0.*pip install stylecap-plugin-painterly"):
+    with pytest.raises(
+        CheckpointError, match="'painterly' from stylecap-plugin-painterly 2.0.*pip install stylecap-plugin-painterly"
+    ):
         Pipeline.load(tmp_path / "p")
 
 

@@ -18,8 +18,10 @@ def swirls(out: int = 384, seed: int = 7) -> Image.Image:
     size = out * 3 // 2
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
-    warp = sum(rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * (rng.uniform(1, 4) * x + rng.uniform(1, 4) * y
-                                                             + rng.uniform())) for _ in range(6))
+    warp = sum(
+        rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * (rng.uniform(1, 4) * x + rng.uniform(1, 4) * y + rng.uniform()))
+        for _ in range(6)
+    )
     phase = 6 * np.pi * (np.hypot(x - 0.5, y - 0.45) + warp)
     palette = np.array([[20, 40, 110], [40, 90, 170], [240, 200, 60], [250, 240, 180], [30, 60, 50]], float)
     t = (np.sin(phase) + 1) / 2 * (len(palette) - 1)
@@ -40,7 +42,9 @@ def main() -> None:
         img.thumbnail((384, 384), Image.LANCZOS)
         img.save(HERE / f"{name}.jpg", quality=92)
     swirls().save(HERE / "swirls.jpg", quality=92)
-    Image.fromarray(skimage.data.hubble_deep_field()).resize((384, 384), Image.LANCZOS).save(HERE / "hubble.jpg", quality=92)
+    Image.fromarray(skimage.data.hubble_deep_field()).resize((384, 384), Image.LANCZOS).save(
+        HERE / "hubble.jpg", quality=92
+    )
 
 
 if __name__ == "__main__":

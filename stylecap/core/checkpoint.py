@@ -22,7 +22,9 @@ from .errors import CheckpointError, UsageError
 FORMAT = "stylecap-1"
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``tensors`` to ``path`` with ``metadata`` (values that are not strings become JSON).
 
     Tensors that share storage (tied weights) are copied, since safetensors refuses aliases.
@@ -45,7 +47,9 @@ def save_checkpoint(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_checkpoint(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read weights and metadata; metadata values come back as the strings stored."""
     path = Path(path)
     if not path.is_file():
@@ -86,5 +90,7 @@ def import_legacy(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors", "re-save it with torch.save(model.state_dict(), ...)")
+        raise CheckpointError(
+            f"{path} does not hold a state dict of tensors", "re-save it with torch.save(model.state_dict(), ...)"
+        )
     return dict(obj)

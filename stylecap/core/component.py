@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from .training.config import TrainConfig
+
 
 @dataclass
 class NoConfig:
@@ -107,5 +109,42 @@ class Encoder(Component, torch.nn.Module):
         raise NotImplementedError
 
 
-BASES: dict[str, type] = {"style": StyleBackend, "caption": CaptionBackend, "encoder": Encoder}
+class Trainer(Component):
+    """Trains one backend; the training engine owns the loop.
+
+    ``build(engine)`` fills ``models``, ``optimizers`` and ``dataset`` (a map-style dataset
+    whose items the default collate can batch). ``train_step(batch, engine)`` calls
+    ``engine.optimize(name, loss)`` once per optimiser it steps (so G and D alternate
+    naturally) and returns the scalars to log. ``export()`` returns the trained backend.
+    The ``Config`` must subclass ``TrainConfig``; its fields become ``stylecap train`` options.
+    """
+
+    target: ClassVar[str]
+    """The kind of backend this trains: ``style`` or ``caption``."""
+    Config: ClassVar[type] = TrainConfig
+
+    models: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    dataset: torch.utils.data.Dataset
+
+    def build(self, engine: Any) -> None:
+        raise NotImplementedError
+
+    def train_step(self, batch: Any, engine: Any) -> dict[str, torch.Tensor | float]:
+        raise NotImplementedError
+
+    def sample(self, engine: Any) -> Any:
+        """A PIL image or text showing progress, saved every ``sample_every`` steps; ``None`` if none."""
+        return None
+
+    def export(self) -> Component:
+        raise NotImplementedError
+
+
+BASES: dict[str, type] = {
+    "style": StyleBackend,
+    "caption": CaptionBackend,
+    "encoder": Encoder,
+    "trainer": Trainer,
+}
 """Kinds whose components must subclass a particular base; other kinds need ``Component``."""

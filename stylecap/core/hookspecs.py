@@ -28,6 +28,7 @@ KINDS = {
     "register_generators": "generator",
     "register_discriminators": "discriminator",
     "register_datasets": "dataset",
+    "register_trainers": "trainer",
 }
 
 
@@ -64,6 +65,11 @@ def register_discriminators(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: readers of image folders, caption files and corpora."""
+
+
+@hookspec
+def register_trainers(register):
+    """Register trainers (subclasses of ``Trainer``) that ``stylecap train KIND NAME`` runs."""
 
 
 @hookspec

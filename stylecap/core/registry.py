@@ -18,6 +18,7 @@ LABELS = {
     "generator": "generator",
     "discriminator": "discriminator",
     "dataset": "dataset",
+    "trainer": "trainer",
 }
 
 

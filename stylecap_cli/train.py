@@ -1,0 +1,123 @@
+"""``stylecap train KIND BACKEND --option value ...``: the trainer's config fields are the options."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stylecap.core import config as config_mod
+from stylecap.core.errors import ConfigError, UsageError
+from stylecap.core.plugins import registry
+from stylecap.core.training.engine import train
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def train_command(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="What to train: style or caption."),
+    backend: str = typer.Argument(..., help="The backend's trainer, e.g. adain (see `stylecap list trainer`)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of options."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
+) -> None:
+    """Train a backend. Every option of the trainer is a flag: `stylecap info BACKEND --kind trainer` lists them,
+    e.g. `stylecap train style adain --steps 2000 --out runs/adain`."""
+    entry = registry("trainer").get(backend)
+    fields = {f.name: f for f in config_mod.fields(entry.cls.Config)}
+    options = _read_config_file(config_file) if config_file else {}
+    options |= _parse_flags(ctx.args, fields, backend)
+    callbacks = [_ProgressCallback()] if err.is_terminal else [_LineCallback()]
+    with _progress_bar(callbacks[0]):
+        train(kind, backend, resume=resume, callbacks=callbacks, **options)
+    out = resume or options.get("out") or fields["out"].default
+    err.print(f"done: weights and pipeline in {Path(out) / 'final'}")
+
+
+def _parse_flags(args: list[str], fields: dict[str, config_mod.Field], backend: str) -> dict[str, Any]:
+    """``--steps 100 --lr=1e-4 --channels-last --no-tensorboard`` -> typed-later strings."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise UsageError(f"unexpected argument {arg!r}", "options look like --name value")
+        key, sep, value = arg[2:].partition("=")
+        name = key.replace("-", "_")
+        negated = name.startswith("no_") and name[3:] in fields and fields[name[3:]].type == "bool"
+        if negated:
+            out[name[3:]] = "false"
+        elif name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=3)
+            hint = f"did you mean {', '.join('--' + c.replace('_', '-') for c in close)}? " if close else ""
+            raise ConfigError(f"unknown option --{key}", f"{hint}see `stylecap info {backend} --kind trainer`")
+        elif sep:
+            out[name] = value
+        elif fields[name].type == "bool" and (i + 1 == len(args) or args[i + 1].startswith("--")):
+            out[name] = "true"
+        elif i + 1 < len(args):
+            out[name] = args[i + 1]
+            i += 1
+        else:
+            raise UsageError(f"option --{key} needs a value", f"write --{key} VALUE")
+        i += 1
+    return out
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UsageError(f"config file {path} does not exist", "check the path")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except ModuleNotFoundError:
+        raise UsageError("TOML config files need Python 3.11+", "use a .json file") from None
+    except ValueError as e:
+        raise UsageError(
+            f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {e}", "fix the file"
+        ) from None
+
+
+class _ProgressCallback:
+    def __init__(self):
+        self.bar = Progress(
+            TextColumn("training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=err,
+        )
+        self.task = None
+
+    def on_log(self, engine, record: dict[str, Any]) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("train", total=engine.config.steps, metrics="")
+        shown = "  ".join(
+            f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float) and not k.startswith(("lr/", "time"))
+        )
+        self.bar.update(self.task, completed=record["step"], metrics=shown)
+
+
+class _LineCallback:
+    """Without a terminal: one plain line per log step, for log files."""
+
+    bar = None
+
+    def on_log(self, engine, record: dict[str, Any]) -> None:
+        print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def _progress_bar(callback):
+    return callback.bar if callback.bar is not None else contextlib.nullcontext()
