@@ -30,31 +30,18 @@ from .train import train_command
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-app = typer.Typer(
-    name="stylecap",
-    help="Restyle pictures and say something about them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.command("run")(run_command)
-app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
-
-
 def _version(value: bool) -> None:
     if value:
         out.print(f"stylecap {stylecap.__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Restyle pictures and say something about them."""
 
 
-@app.command("plugins")
 def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List installed plugins: where each comes from, its hooks, and why it failed if it did."""
     records = host().plugins()
@@ -68,7 +55,6 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JS
     out.print(table)
 
 
-@app.command("list")
 def list_command(
     kind: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(KINDS.values())}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -84,7 +70,6 @@ def list_command(
     out.print(table)
 
 
-@app.command("info")
 def info_command(
     name: str = typer.Argument(..., help="A component name, as `stylecap list` shows it."),
     kind: Optional[str] = typer.Option(None, "--kind", help="The kind, when several kinds share the name."),
@@ -129,11 +114,29 @@ def _find(name: str, kind: str | None) -> Entry:
     raise UsageError(f"no component is named {name!r}", f"{hint}see `stylecap list`")
 
 
+def make_app() -> typer.Typer:
+    """The command line, with the commands plugins add (built anew so none is added twice)."""
+    app = typer.Typer(
+        name="stylecap",
+        help="Restyle pictures and say something about them.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    app.command("run")(run_command)
+    app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
+    app.command("plugins")(plugins_command)
+    app.command("list")(list_command)
+    app.command("info")(info_command)
+    host().call_each("register_commands", cli=app)
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user-fixable errors into one line and an exit code."""
-    host().call_each("register_commands", cli=app)
     try:
-        app(args=argv, prog_name="stylecap")
+        make_app()(args=argv, prog_name="stylecap")
     except KeyboardInterrupt as e:
         err.print("[yellow]stopped:[/yellow]", escape(str(e) or "interrupted"))
         sys.exit(130)

@@ -147,3 +147,24 @@ def test_console_script_and_library_import_stay_light():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     result = subprocess.run(["stylecap", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("stylecap ")
+
+
+def test_broken_plugin_leaves_the_cli_working_and_strict_mode_fails_in_one_line(monkeypatch, capsys):
+    from .test_plugins import ep, fake_entry_points
+
+    fake_entry_points(monkeypatch, ep("broken", "no_such_module_xyz"), ep("good", "tests.plugin_a"))
+    with pytest.raises(SystemExit) as info:
+        main(["plugins", "--json"])
+    captured = capsys.readouterr()
+    records = {p["name"]: p for p in json.loads(captured.out)}
+    assert info.value.code == 0 and records["good"]["error"] is None and "no_such_module_xyz" in records["broken"]["error"]
+    assert "plugin 'broken'" in captured.err
+
+    from stylecap.core import plugins
+
+    plugins.reset()
+    monkeypatch.setenv("STYLECAP_STRICT_PLUGINS", "1")
+    with pytest.raises(SystemExit) as info:
+        main(["list"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "no_such_module_xyz" in err and len(err.strip().splitlines()) == 1

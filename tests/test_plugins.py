@@ -87,8 +87,11 @@ def test_misspelled_hook_is_caught_with_a_suggestion(capsys):
 
 
 def test_plugin_failing_inside_its_hook_is_skipped_whole(toy_plugin, capsys):
+    class AlsoFine(Brightness):
+        name = "also-fine"
+
     def bad(register):
-        register(Brightness, name="also-fine")
+        register(AlsoFine)
         raise RuntimeError("boom")
 
     plugin = SimpleNamespace(register_caption_backends=stylecap.hookimpl(bad))

@@ -178,13 +178,12 @@ class PluginHost:
         """The ``register`` callback handed to one plugin's hook for one kind."""
         base = BASES.get(registry.kind, Component)
 
-        def register(cls: type, *, name: str | None = None) -> None:
+        def register(cls: type) -> None:
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise PluginError(f"{cls!r} registered as a {registry.kind} is not a subclass of {base.__name__}")
-            component_name = name or getattr(cls, "name", None)
-            if not component_name:
+            if not getattr(cls, "name", None):
                 raise PluginError(f"{cls.__name__} has no name", "set the class attribute `name`")
-            entry = Entry(registry.kind, component_name, cls, info)
+            entry = Entry(registry.kind, cls.name, cls, info)
             registry.add(entry)
             added.append(entry)
 

@@ -1,0 +1,28 @@
+"""An example stylecap plugin: Reinhard colour transfer, a colour-statistics loss, a command.
+
+stylecap finds this module through the ``stylecap`` entry point in pyproject.toml and calls
+the ``@stylecap.hookimpl`` functions below; each hands its classes to ``register``.
+"""
+
+import stylecap
+
+from .commands import color_stats
+from .losses import ColorMoments
+from .reinhard import Reinhard
+
+__all__ = ["ColorMoments", "Reinhard"]
+
+
+@stylecap.hookimpl
+def register_style_backends(register):
+    register(Reinhard)
+
+
+@stylecap.hookimpl
+def register_losses(register):
+    register(ColorMoments)
+
+
+@stylecap.hookimpl
+def register_commands(cli):
+    cli.command("color-stats")(color_stats)
