@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .core.component import CaptionBackend, Component, Encoder, StyleBackend, Trainer, Weights
+from .core.component import IMAGE, CaptionBackend, Component, Encoder, Loss, StyleBackend, Trainer, Weights
 from .core.config import field
 from .core.errors import StylecapError
 from .core.hookspecs import hookimpl
@@ -15,6 +15,8 @@ __all__ = [
     "CaptionBackend",
     "Component",
     "Encoder",
+    "IMAGE",
+    "Loss",
     "Pipeline",
     "Result",
     "StyleBackend",

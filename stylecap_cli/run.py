@@ -33,6 +33,8 @@ def run_command(
         None, "--caption-backend", help="See `stylecap list caption`; none by default."
     ),
     style_option: list[str] = typer.Option([], "--style-option", "-s", help="KEY=VALUE for the style backend."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder of the style backend (-s encoder=NAME)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Weights name or file for the style backend."),
     caption_option: list[str] = typer.Option([], "--caption-option", "-c", help="KEY=VALUE for the captioner."),
     caption_source: str = typer.Option("stylized", "--caption-from", help="Caption the 'stylized' or 'content' image."),
     output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder for results."),
@@ -47,10 +49,12 @@ def run_command(
         raise UsageError(f"--format {fmt!r} is not supported", f"use one of {', '.join(OUTPUT_SUFFIXES)}")
     inputs = find_images(content)
     styles = [read_image(p) for p in find_images(style)] if style else []
+    style_config = {"encoder": encoder, "weights": weights}
+    style_config = {k: v for k, v in style_config.items() if v is not None} | parse_assignments(style_option)
     pipeline = Pipeline.from_names(
         style_backend,
         caption_backend,
-        style_config=parse_assignments(style_option),
+        style_config=style_config,
         caption_config=parse_assignments(caption_option),
         caption_source=caption_source,
         device=device,

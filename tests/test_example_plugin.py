@@ -174,18 +174,22 @@ def test_reinhard_works_on_a_batch_and_on_every_device():
 
 
 def test_color_moments_loss_falls_toward_the_target_and_has_gradients():
-    loss = stylecap.create("loss", "color-moments")
-    assert isinstance(loss, torch.nn.Module)
+    def distance(image, target, **config):
+        loss = stylecap.create("loss", "color-moments", **config)
+        loss.set_target(loss.represent({stylecap.IMAGE: target}))
+        return loss({stylecap.IMAGE: image})
+
+    assert isinstance(stylecap.create("loss", "color-moments"), stylecap.Loss)
     g = torch.Generator().manual_seed(0)
     target = 0.2 + 0.6 * torch.rand(1, 3, 32, 32, generator=g) * torch.tensor([1.0, 0.6, 0.3]).view(1, 3, 1, 1)
     image = torch.rand(1, 3, 40, 40, generator=g)
     toward = stylecap.create("style", "reinhard").stylize(image, [target])
-    values = [loss(image.lerp(toward, t), target).item() for t in (0, 0.5, 1)]
+    values = [distance(image.lerp(toward, t), target).item() for t in (0, 0.5, 1)]
     assert values[0] > values[1] > values[2] and values[2] < 1e-3 * values[0]
-    assert loss(target, target).item() < 1e-10
+    assert distance(target, target).item() < 1e-10
     flat = torch.zeros(1, 3, 8, 8, requires_grad=True)  # black and flat: the log and std guards matter here
     for space in SPACES:
-        stylecap.create("loss", "color-moments", space=space)(flat, target).backward()
+        distance(flat, target, space=space).backward()
         assert flat.grad.isfinite().all() and flat.grad.abs().sum() > 0
 
 
@@ -194,3 +198,27 @@ def test_weights_that_cannot_be_blended_are_refused(weights):
     image = torch.rand(1, 3, 8, 8)
     with pytest.raises(stylecap.StylecapError, match="style weights"):
         stylecap.create("style", "reinhard").stylize(image, [image, image], style_weights=weights)
+
+
+def test_the_plugin_loss_joins_gatys_from_the_command_line(tmp_path, capsys):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.fromarray((np.random.default_rng(0).random((48, 48, 3)) * 255).astype(np.uint8)).save(content)
+    Image.new("RGB", (48, 48), (200, 80, 40)).save(style)
+    args = [
+        "run",
+        str(content),
+        "--style",
+        str(style),
+        "-o",
+        str(tmp_path / "out"),
+        "--json",
+        "--seed",
+        "0",
+        "-s",
+        "steps=5",
+        "-s",
+        "extra_losses=color-moments:100",
+    ]
+    code, out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert json.loads(out)["components"]["style"]["config"]["extra_losses"] == ["color-moments:100"]

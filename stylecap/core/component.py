@@ -109,6 +109,38 @@ class Encoder(Component, torch.nn.Module):
         raise NotImplementedError
 
 
+IMAGE = "image"
+"""The key under which the image itself sits in a feature dict, for image-space losses."""
+
+Features = dict[str, torch.Tensor]
+
+
+class Loss(Component, torch.nn.Module):
+    """A perceptual loss term: reads named features, compares them with a target's statistics.
+
+    Subclasses set ``layers`` (encoder layer names, or ``IMAGE`` for the picture itself),
+    implement ``forward(features) -> scalar`` and, if they compare against a target,
+    ``represent(features)``: the statistics ``set_target`` stores. ``PerceptualLoss``
+    (stylecap.core.perceptual) composes any number of them over one shared encoder pass.
+    """
+
+    layers: tuple[str, ...] = ()
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.targets: Features = {}
+
+    def represent(self, features: Features) -> Features:
+        """The statistics of a target image that this loss compares against (none by default)."""
+        return {}
+
+    def set_target(self, target: Features) -> None:
+        self.targets = {k: v.detach() for k, v in target.items()}
+
+    def forward(self, features: Features) -> torch.Tensor:
+        raise NotImplementedError
+
+
 class Trainer(Component):
     """Trains one backend; the training engine owns the loop.
 
@@ -145,6 +177,7 @@ BASES: dict[str, type] = {
     "style": StyleBackend,
     "caption": CaptionBackend,
     "encoder": Encoder,
+    "loss": Loss,
     "trainer": Trainer,
 }
 """Kinds whose components must subclass a particular base; other kinds need ``Component``."""

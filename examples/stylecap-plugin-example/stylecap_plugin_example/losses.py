@@ -17,19 +17,23 @@ class ColorMomentsConfig:
     )
 
 
-class ColorMoments(stylecap.Component, torch.nn.Module):
-    """Squared distance between two images' per-channel colour mean and std (lαβ by default).
+class ColorMoments(stylecap.Loss):
+    """Squared distance between an image's per-channel colour mean and std and a target's (lαβ by default).
 
-    Zero when ``image`` has the target's colour statistics whatever its layout, so it pulls
-    colours toward a style without copying the style's shapes. Sizes may differ; a target
-    batch of one is compared with every image of the batch.
+    Zero when the image has the target's colour statistics whatever its layout, so it pulls
+    colours toward a style without copying the style's shapes. It reads the image itself
+    (``stylecap.IMAGE``), so it joins any perceptual objective at no extra encoder cost:
+    ``stylecap run ... --style-backend gatys -s extra_losses=color-moments:100``.
     """
 
     name = "color-moments"
     Config = ColorMomentsConfig
+    layers = (stylecap.IMAGE,)
 
-    def forward(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        to_space = SPACES[self.config.space][0]
-        mean, std = moments(to_space(image))
-        target_mean, target_std = moments(to_space(target))
-        return ((mean - target_mean) ** 2 + (std - target_std) ** 2).mean()
+    def represent(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        mean, std = moments(SPACES[self.config.space][0](features[stylecap.IMAGE]))
+        return {"mean": mean, "std": std}
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        current = self.represent(features)
+        return ((current["mean"] - self.targets["mean"]) ** 2 + (current["std"] - self.targets["std"]) ** 2).mean()

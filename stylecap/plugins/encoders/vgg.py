@@ -87,7 +87,7 @@ def imagenet_weights() -> dict[str, torch.Tensor]:
             f"({torch.hub.get_dir()}/checkpoints), "
             f"and downloading them failed ({type(e).__name__}: {e})",
             f"download {URL} once, then give the encoder option weights=PATH "
-            f"(e.g. --encoder-option weights=/path/to/{FILE_NAME}) or put the file in the folder "
+            f"(stylecap run ... --encoder vgg19 --weights /path/to/{FILE_NAME}) or put the file in the folder "
             f"named by the environment variable {WEIGHTS_DIR_ENV}; efficientnet-lite0 needs no download",
         ) from None
 

@@ -1,0 +1,247 @@
+"""Gatys style transfer: optimise the picture itself until its encoder statistics match.
+
+The content term keeps the content's deep features, the style term the style images' Gram
+matrices, and a small total-variation term keeps the pixels from getting noisy. Optional:
+colour preservation, several blended styles, per-region styles (masks) and a coarse-to-fine
+pyramid for large outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.nn import functional as F
+
+from stylecap.core.component import Encoder, ProgressCallback, StyleBackend
+from stylecap.core.config import field
+from stylecap.core.errors import UsageError
+from stylecap.core.hookspecs import hookimpl
+from stylecap.core.imageio import read_image, to_pil, to_tensor, write_image
+from stylecap.core.perceptual import PerceptualLoss
+from stylecap.core.plugins import create
+from stylecap.plugins.losses import ContentLoss, GramLoss, LayerLossConfig, RangeLoss, TVLoss
+
+from . import color
+
+RANGE_WEIGHT = 1e3
+"""Weight of the soft [0, 1] pixel constraint: strong enough that the final clamp changes little."""
+
+
+@dataclass
+class GatysConfig:
+    encoder: str = field("efficientnet-lite0", help="registered encoder whose features define content and style")
+    weights: str | None = field(None, help="encoder weights: a name (imagenet, random) or a file; None: its default")
+    content_layers: list[str] | None = field(None, help="layers compared with the content; None: the encoder's")
+    style_layers: list[str] | None = field(None, help="layers whose Gram matrices carry style; None: the encoder's")
+    style_layer_weights: list[float] | None = field(None, help="weight per style layer; None: equal")
+    content_weight: float = field(1.0, help="weight of the content term")
+    style_weight: float = field(30.0, help="weight of the style term relative to content: more is more painterly")
+    tv_weight: float = field(10.0, help="weight of the total-variation term: smooths high-frequency pixel noise")
+    extra_losses: list[str] = field(
+        [], help="more registered losses against the style, as NAME:WEIGHT (stylecap list loss), e.g. color-moments:10"
+    )
+    init: str = field("content", help="starting picture: content, noise, or an image file")
+    optimizer: Literal["lbfgs", "adam"] = field("lbfgs", help="L-BFGS converges in fewer steps; Adam uses less memory")
+    steps: int = field(200, help="optimisation steps (per pyramid level)")
+    lr: float = field(0.02, help="Adam learning rate (pixel units per step)")
+    seed: int | None = field(None, help="seed of init=noise (same seed, same bytes on CPU); None: torch's global RNG")
+    max_size: int | None = field(512, help="longer side of the output in pixels (the content is only shrunk)")
+    style_scale: float = field(1.0, help="style images' longer side relative to the output's: smaller = finer strokes")
+    preserve_color: Literal["none", "luminance", "histogram"] = field(
+        "none", help="keep the content's colours: transfer luminance only, or match style colours to the content"
+    )
+    masks: list[Path] = field([], help="one grey mask image per style (white = where that style goes)")
+    pyramid_levels: int = field(1, help="coarse-to-fine levels, each half the size of the next: large outputs")
+    snapshot_every: int = field(0, help="save the picture in progress to snapshot_dir every N steps")
+    snapshot_dir: Path | None = field(None, help="folder for snapshots (step-N.png)")
+
+    def validate(self) -> None:
+        for name in ("steps", "pyramid_levels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("content_weight", "style_weight", "tv_weight", "snapshot_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.lr <= 0 or self.style_scale <= 0:
+            raise ValueError("lr and style_scale must be positive")
+        if self.max_size is not None and self.max_size < 16:
+            raise ValueError("max_size must be at least 16 pixels")
+        if self.snapshot_every and self.snapshot_dir is None:
+            raise ValueError("snapshot_every needs snapshot_dir")
+        for item in self.extra_losses:
+            name, sep, weight = item.rpartition(":")
+            if not sep or not name:
+                raise ValueError(f"extra loss {item!r} is not NAME:WEIGHT")
+            float(weight)
+
+
+class Gatys(StyleBackend):
+    """Optimises the picture so its features match the content and its Gram matrices the style.
+
+    Slow (hundreds of encoder passes) but works with any style image and any encoder.
+    ``encoder`` overrides ``config.encoder`` with a ready instance.
+    """
+
+    name = "gatys"
+    Config = GatysConfig
+
+    def __init__(self, config: GatysConfig | None = None, *, encoder: Encoder | None = None):
+        super().__init__(config)
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            options = {} if self.config.weights is None else {"weights": self.config.weights}
+            self._encoder = create("encoder", self.config.encoder, **options)
+        return self._encoder
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        *,
+        style_weights: Sequence[float] | None = None,
+        progress: ProgressCallback | None = None,
+        masks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Stylise ``content``; ``masks`` ``[len(styles), 1, H, W]`` give each style its region
+        (then ``style_weights`` are not used)."""
+        cfg = self.config
+        styles = [s.to(content) for s in styles]
+        weights = [1.0] * len(styles) if style_weights is None else [float(w) for w in style_weights]
+        if not styles or len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
+            raise UsageError(
+                f"gatys got {len(styles)} style images and {len(weights)} weights",
+                "pass at least one style image, and one non-negative weight per style",
+            )
+        content = _resize(content, _fit(content.shape[-2:], cfg.max_size))
+        regions = self._regions(masks, len(styles), content)
+        if regions is not None:
+            weights = list(torch.eye(len(styles), device=content.device))
+
+        base, keep_color = content, cfg.preserve_color == "luminance"
+        if keep_color:
+            base, styles = color.grey(content), [color.grey(s, like=content) for s in styles]
+        elif cfg.preserve_color == "histogram":
+            styles = [color.match_histogram(s, content) for s in styles]
+
+        def finish(image: torch.Tensor) -> torch.Tensor:
+            image = image.clamp(0, 1)
+            return color.recolor(image, _resize(content, image.shape[-2:])) if keep_color else image
+
+        objective = self._objective(self.encoder.to(content.device).eval())
+        sizes = _pyramid(content.shape[-2:], cfg.pyramid_levels)
+        image = self._init(base, sizes[0])
+        for level, size in enumerate(sizes):
+            style_size = round(cfg.style_scale * max(size))
+            level_styles = [(_resize(s, _fit(s.shape[-2:], style_size, grow=True)), w) for s, w in zip(styles, weights)]
+            objective.set_targets(
+                content=_resize(base, size), **{name: level_styles for name in ["style", *self._extra_losses()]}
+            )
+            objective.losses["style"].masks = None if regions is None else _resize(regions, size)
+            run = _Run(level * cfg.steps, cfg.steps * len(sizes), progress, finish)
+            image = self._optimize(objective, _resize(image, size), run)
+        return finish(image)
+
+    def _objective(self, encoder: Encoder) -> PerceptualLoss:
+        cfg = self.config
+        content = ContentLoss(LayerLossConfig(list(cfg.content_layers or encoder.content_layers)))
+        style = GramLoss(LayerLossConfig(list(cfg.style_layers or encoder.style_layers), cfg.style_layer_weights))
+        extra = {name: (create("loss", name), weight) for name, weight in self._extra_losses().items()}
+        terms = {
+            "content": (content, cfg.content_weight),
+            "style": (style, cfg.style_weight),
+            "tv": (TVLoss(), cfg.tv_weight),
+            "range": (RangeLoss(), RANGE_WEIGHT),
+        }
+        return PerceptualLoss(encoder, terms | extra)
+
+    def _extra_losses(self) -> dict[str, float]:
+        """``extra_losses`` as name -> weight; like the Gram term, each is targeted at the styles."""
+        return {name: float(weight) for name, _, weight in (i.rpartition(":") for i in self.config.extra_losses)}
+
+    def _regions(self, masks: torch.Tensor | None, count: int, content: torch.Tensor) -> torch.Tensor | None:
+        """The masks as ``[count, 1, H, W]`` at the content's size, from the argument or the config."""
+        if masks is None and self.config.masks:
+            masks = torch.cat([_resize(to_tensor(read_image(p).rgb), content.shape[-2:]) for p in self.config.masks])
+            masks = masks.mean(1, keepdim=True)
+        if masks is None:
+            return None
+        masks = masks.to(content).reshape(masks.shape[0], 1, *masks.shape[-2:])
+        if masks.shape[0] != count:
+            raise UsageError(f"gatys got {masks.shape[0]} masks for {count} styles", "give one mask per style image")
+        return _resize(masks, content.shape[-2:])
+
+    def _init(self, content: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        init = self.config.init
+        if init == "content":
+            return _resize(content, size)
+        if init == "noise":
+            seed = self.config.seed
+            generator = None if seed is None else torch.Generator(content.device).manual_seed(seed)
+            return torch.rand((1, 3, *size), generator=generator, device=content.device)
+        return _resize(to_tensor(read_image(init).rgb).to(content), size)
+
+    def _optimize(self, objective: PerceptualLoss, image: torch.Tensor, run: _Run) -> torch.Tensor:
+        cfg = self.config
+        x = image.detach().clone().requires_grad_(True)
+        if cfg.optimizer == "lbfgs":  # one iteration per step() keeps its history across steps
+            optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+        else:
+            optimizer = torch.optim.Adam([x], lr=cfg.lr)
+        scalars: dict[str, float] = {}
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            total, values = objective(x)
+            total.backward()
+            scalars.update(loss=total.item(), **{k: v.item() for k, v in values.items()})
+            return total
+
+        for step in range(run.done + 1, run.done + cfg.steps + 1):
+            optimizer.step(closure)
+            if run.progress:
+                run.progress(step, run.total, dict(scalars))
+            if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+                write_image(Path(cfg.snapshot_dir) / f"step-{step:05d}.png", to_pil(run.finish(x.detach())))
+        return x.detach()
+
+
+@dataclass
+class _Run:
+    """Where one pyramid level sits in the whole run, and whom to tell."""
+
+    done: int
+    total: int
+    progress: ProgressCallback | None
+    finish: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _fit(size: Sequence[int], longer: int | None, grow: bool = False) -> tuple[int, int]:
+    """``size`` scaled so its longer side is ``longer`` (only shrunk unless ``grow``)."""
+    h, w = size
+    if longer is None or (max(h, w) <= longer and not grow):
+        return h, w
+    scale = longer / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _pyramid(size: Sequence[int], levels: int) -> list[tuple[int, int]]:
+    """Sizes from coarse to fine, each half the next, ending at ``size``."""
+    return [_fit(size, round(max(size) / 2**k)) for k in reversed(range(levels))]
+
+
+def _resize(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+
+
+@hookimpl
+def register_style_backends(register):
+    register(Gatys)

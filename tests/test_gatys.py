@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import stylecap
+from stylecap.core.component import IMAGE
+from stylecap.core.errors import ConfigError, UsageError
+from stylecap.core.imageio import to_pil
+from stylecap.plugins.gatys import Gatys, GatysConfig, color
+
+from .test_losses import TinyEncoder
+
+
+def content_image(size=(32, 40)):
+    """A smooth two-colour gradient with a dark disc: flat regions, one edge."""
+    h, w = size
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    disc = ((y - 0.5) ** 2 + (x - 0.4) ** 2 < 0.08).float()
+    rgb = torch.stack([0.3 + 0.5 * x, 0.6 - 0.3 * y, 0.4 + 0.2 * x * y]) * (1 - 0.6 * disc)
+    return rgb.unsqueeze(0)
+
+
+def stripes(a, b, period=4, size=(32, 32)):
+    """Diagonal stripes of colours ``a`` and ``b``: a style with strong, simple statistics."""
+    h, w = size
+    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    on = (((x + y) // period) % 2).float()
+    return (torch.tensor(a).view(3, 1, 1) * on + torch.tensor(b).view(3, 1, 1) * (1 - on)).unsqueeze(0)
+
+
+RED = stripes((0.9, 0.1, 0.1), (0.9, 0.8, 0.2))
+BLUE = stripes((0.1, 0.2, 0.9), (0.1, 0.8, 0.8), period=3)
+
+
+def backend(**options):
+    return Gatys(GatysConfig(max_size=None, **options), encoder=TinyEncoder())
+
+
+def run(content=None, styles=(RED,), **kwargs):
+    options = {k: kwargs.pop(k) for k in list(kwargs) if k in GatysConfig.__dataclass_fields__ and k != "masks"}
+    options.setdefault("steps", 10)
+    return backend(**options).stylize(content_image() if content is None else content, list(styles), **kwargs)
+
+
+def pixels(image):
+    return to_pil(image).tobytes()
+
+
+def test_style_loss_falls_and_progress_counts_up():
+    calls = []
+    out = run(steps=40, progress=lambda step, total, scalars: calls.append((step, total, scalars)))
+    assert out.shape == content_image().shape and 0 <= out.min() and out.max() <= 1
+    assert [c[0] for c in calls] == list(range(1, 41)) and {c[1] for c in calls} == {40}
+    assert set(calls[0][2]) == {"loss", "content", "style", "tv", "range"}
+    assert calls[-1][2]["style"] <= 0.2 * calls[0][2]["style"]
+
+
+def test_adam_also_lowers_the_loss():
+    losses = []
+    run(optimizer="adam", lr=0.05, steps=15, progress=lambda s, t, v: losses.append(v["loss"]))
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_same_seed_gives_same_bytes_and_noise_init_differs_from_content_init():
+    first = run(init="noise", seed=3, steps=4)
+    assert pixels(first) == pixels(run(init="noise", seed=3, steps=4))
+    assert pixels(first) != pixels(run(init="noise", seed=4, steps=4))
+    assert (first - run(init="content", steps=4)).abs().mean() > 0.05
+
+
+def test_init_from_a_file(tmp_path):
+    path = tmp_path / "init.png"
+    Image.new("RGB", (10, 10), (255, 0, 0)).save(path)
+    out = run(init=str(path), optimizer="adam", lr=1e-4, steps=1)
+    torch.testing.assert_close(out.mean((2, 3)), torch.tensor([[1.0, 0.0, 0.0]]), atol=0.01, rtol=0)
+
+
+def test_luminance_mode_keeps_the_content_chroma():
+    content = content_image()
+    out = run(content, preserve_color="luminance", steps=15)
+    plain = run(content, steps=15)
+    chroma = (color.to_yiq(out) - color.to_yiq(content))[:, 1:].abs()
+    assert chroma.mean() < 0.01 and chroma.max() < 0.1
+    assert (color.to_yiq(plain) - color.to_yiq(content))[:, 1:].abs().mean() > 5 * chroma.mean()
+    assert (color.to_yiq(out) - color.to_yiq(content))[:, 0].abs().mean() > 0.02  # the luminance did change
+
+
+def moments(image):
+    flat = image.flatten(2)[0]
+    return flat.mean(1), torch.cov(flat)
+
+
+def test_histogram_matching_moves_style_colour_stats_to_the_content():
+    content = content_image()
+    reddish = torch.rand((1, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+    reddish = reddish * torch.tensor([0.3, 0.2, 0.2]).view(3, 1, 1) + torch.tensor([0.6, 0.1, 0.1]).view(3, 1, 1)
+    matched = color.match_histogram(reddish, content)
+    for before, after, target in zip(moments(reddish), moments(matched), moments(content)):
+        assert (after - target).norm() < 0.1 * (before - target).norm()
+
+
+def test_histogram_mode_keeps_the_result_nearer_the_content_colours():
+    content = content_image()
+    mean = moments(content)[0]
+    plain = run(content, steps=15)
+    kept = run(content, preserve_color="histogram", steps=15)
+    assert (moments(kept)[0] - mean).norm() < 0.5 * (moments(plain)[0] - mean).norm()
+
+
+def test_zero_blend_weight_is_the_same_as_leaving_the_style_out():
+    assert pixels(run(styles=[RED, BLUE], style_weights=[1, 0])) == pixels(run(styles=[RED]))
+    assert pixels(run(styles=[RED, BLUE], style_weights=[1, 1])) != pixels(run(styles=[RED]))
+
+
+def test_snapshots_every_n_steps(tmp_path):
+    final = run(steps=6, snapshot_every=2, snapshot_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00002.png", "step-00004.png", "step-00006.png"]
+    assert Image.open(tmp_path / "step-00006.png").tobytes() == pixels(final)
+
+
+def test_a_registered_loss_joins_the_objective(toy_plugin):
+    """A plugin's loss composes with the built-in terms: here a colour-mean loss pulls harder."""
+
+    class ColourMean(stylecap.core.component.Loss):
+        name = "colour-mean"
+        layers = (IMAGE,)
+
+        def represent(self, features):
+            return {"mean": features[IMAGE].mean((2, 3))}
+
+        def forward(self, features):
+            return (features[IMAGE].mean((2, 3)) - self.targets["mean"]).pow(2).sum()
+
+    stylecap.core.plugins.host().register(
+        type("P", (), {"register_losses": staticmethod(stylecap.hookimpl(lambda register: register(ColourMean)))}),
+        "colour-mean-plugin",
+    )
+    target = RED.mean((2, 3))
+    plain = run(steps=10, style_weight=0.1)
+    pulled = run(steps=10, style_weight=0.1, extra_losses=["colour-mean:1000"])
+    assert (pulled.mean((2, 3)) - target).norm() < 0.5 * (plain.mean((2, 3)) - target).norm()
+
+
+def test_pyramid_and_max_size_give_the_requested_size():
+    calls = []
+    big = content_image((48, 60))
+    out = Gatys(GatysConfig(max_size=40, pyramid_levels=2, steps=3), encoder=TinyEncoder()).stylize(
+        big, [RED], progress=lambda step, total, scalars: calls.append((step, total))
+    )
+    assert out.shape == (1, 3, 32, 40)
+    assert calls == [(s, 6) for s in range(1, 7)]
+
+
+def test_masks_give_each_region_its_own_style():
+    masks = torch.zeros(2, 1, 32, 40)
+    masks[0, ..., :20] = 1
+    masks[1, ..., 20:] = 1
+    out = run(styles=[RED, BLUE], masks=masks, steps=30, style_weight=100)
+    left, right = out[..., :20].mean((2, 3)), out[..., 20:].mean((2, 3))
+    red, blue = RED.mean((2, 3)), BLUE.mean((2, 3))
+    assert (left - red).norm() < (left - blue).norm()
+    assert (right - blue).norm() < (right - red).norm()
+
+
+def test_masks_from_files(tmp_path):
+    paths = []
+    for i, box in enumerate([(0, 0, 20, 32), (20, 0, 40, 32)]):
+        mask = Image.new("L", (40, 32))
+        mask.paste(255, box)
+        paths.append(tmp_path / f"mask{i}.png")
+        mask.save(paths[-1])
+    tensor = torch.zeros(2, 1, 32, 40)
+    tensor[0, ..., :20] = 1
+    tensor[1, ..., 20:] = 1
+    from_files = backend(masks=paths, steps=10).stylize(content_image(), [RED, BLUE])
+    assert pixels(from_files) == pixels(run(styles=[RED, BLUE], masks=tensor))
+
+
+def test_bad_inputs_are_usage_errors():
+    with pytest.raises(UsageError, match="style"):
+        run(styles=[])
+    with pytest.raises(UsageError, match="weight"):
+        run(styles=[RED], style_weights=[1, 2])
+    with pytest.raises(UsageError, match="masks"):
+        run(styles=[RED, BLUE], masks=torch.ones(1, 1, 8, 8))
+
+
+def test_registered_with_a_validated_config():
+    gatys = stylecap.create("style", "gatys", steps="5", preserve_color="luminance")
+    assert isinstance(gatys, Gatys) and gatys.config.steps == 5
+    assert gatys.config.encoder == "efficientnet-lite0"
+    with pytest.raises(ConfigError, match="steps"):
+        stylecap.create("style", "gatys", steps=0)
+    with pytest.raises(ConfigError):
+        stylecap.create("style", "gatys", preserve_color="sepia")
+
+
+def test_default_encoder_stylises_a_small_picture():
+    log = []
+    gatys = stylecap.create("style", "gatys", steps=50, max_size=64)
+    out = gatys.stylize(content_image((48, 64)), [BLUE], progress=lambda step, total, v: log.append(v["style"]))
+    assert out.shape == (1, 3, 48, 64)
+    assert log[-1] <= 0.2 * log[0]
+
+
+def test_cli_runs_gatys_over_vgg19_weights_from_a_file(tmp_path, capsys):
+    from stylecap_cli.main import main
+
+    vgg = stylecap.create("encoder", "vgg19", weights="random", seed=3)
+    torch.save(vgg.state_dict(), tmp_path / "vgg19.pth")
+    to_pil(content_image()).save(tmp_path / "content.png")
+    to_pil(BLUE).save(tmp_path / "style.png")
+    args = [
+        "run",
+        str(tmp_path / "content.png"),
+        "--style",
+        str(tmp_path / "style.png"),
+        "--encoder",
+        "vgg19",
+        "--weights",
+        str(tmp_path / "vgg19.pth"),
+        "-s",
+        "steps=3",
+        "-o",
+        str(tmp_path / "out"),
+        "--json",
+    ]
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    config = json.loads(out)["components"]["style"]["config"]
+    assert config["encoder"] == "vgg19" and config["weights"] == str(tmp_path / "vgg19.pth")
+    assert Image.open(tmp_path / "out" / "content.png").size == (40, 32)
+    with pytest.raises(SystemExit) as info:
+        main([*args[:-4], "--weights", str(tmp_path / "missing.pth"), "-o", str(tmp_path / "out2")])
+    assert info.value.code == 2 and "missing.pth" in capsys.readouterr().err
