@@ -157,7 +157,9 @@ def test_broken_plugin_leaves_the_cli_working_and_strict_mode_fails_in_one_line(
         main(["plugins", "--json"])
     captured = capsys.readouterr()
     records = {p["name"]: p for p in json.loads(captured.out)}
-    assert info.value.code == 0 and records["good"]["error"] is None and "no_such_module_xyz" in records["broken"]["error"]
+    assert (
+        info.value.code == 0 and records["good"]["error"] is None and "no_such_module_xyz" in records["broken"]["error"]
+    )
     assert "plugin 'broken'" in captured.err
 
     from stylecap.core import plugins

@@ -5,9 +5,8 @@ import torch
 from torch import nn
 
 import stylecap
-from stylecap.core.component import Encoder
+from stylecap.core.component import IMAGE, Encoder, Loss
 from stylecap.core.errors import ConfigError
-from stylecap.core.component import IMAGE, Loss
 from stylecap.core.perceptual import PerceptualLoss
 from stylecap.plugins.losses import (
     ContentLoss,

@@ -94,7 +94,8 @@ def build_network() -> nn.Sequential:
 
 
 REFERENCE_KEYS = {
-    "_conv_stem": "stem.0", "_bn0": "stem.1", "_conv_head": "logits.conv.0", "_bn1": "logits.conv.1", "_fc": "logits.fc",
+    "_conv_stem": "stem.0", "_bn0": "stem.1",
+    "_conv_head": "logits.conv.0", "_bn1": "logits.conv.1", "_fc": "logits.fc",
 }  # fmt: skip
 REFERENCE_BLOCK_KEYS = {
     "_expand_conv": "expand.0", "_bn0": "expand.1", "_depthwise_conv": "depthwise.0",
