@@ -238,3 +238,12 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     for key in reference:
         assert torch.equal(rank0[key], rank1[key])
         assert torch.allclose(rank0[key], reference[key], atol=1e-5)
+
+
+def test_channels_last_trains_the_same(tmp_path):
+    stylecap.train("style", "colour-map", out=tmp_path / "a", steps=6, **FAST)
+    stylecap.train("style", "colour-map", out=tmp_path / "b", steps=6, channels_last=True, **FAST)
+    for plain, last in zip(losses(tmp_path / "a"), losses(tmp_path / "b")):
+        assert plain[1] == pytest.approx(last[1], rel=1e-5)
+    layouts = [json.loads(line)["channels_last"] for name in "ab" for line in open(tmp_path / name / "metrics.jsonl")]
+    assert layouts == [0.0] * 6 + [1.0] * 6

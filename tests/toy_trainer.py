@@ -88,7 +88,8 @@ class ToyTrainer(stylecap.Trainer):
         engine.optimize("mean", mean_loss)
         if self.config.sleep:
             time.sleep(self.config.sleep)
-        return {"loss": loss, "mean_loss": mean_loss, "noise": noise}
+        layout = float(x.is_contiguous(memory_format=torch.channels_last))
+        return {"loss": loss, "mean_loss": mean_loss, "noise": noise, "channels_last": layout}
 
     def sample(self, engine):
         return f"step {engine.step}: bias {self.models['map'].bias.tolist()}"
