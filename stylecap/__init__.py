@@ -2,7 +2,18 @@
 
 __version__ = "0.1.0"
 
-from .core.component import IMAGE, CaptionBackend, Component, Encoder, Loss, StyleBackend, Trainer, Weights
+from .core.component import (
+    IMAGE,
+    CaptionBackend,
+    Component,
+    Condition,
+    ConditionEncoder,
+    Encoder,
+    Loss,
+    StyleBackend,
+    Trainer,
+    Weights,
+)
 from .core.config import field
 from .core.errors import StylecapError
 from .core.hookspecs import hookimpl
@@ -14,6 +25,8 @@ from .core.training.engine import train
 __all__ = [
     "CaptionBackend",
     "Component",
+    "Condition",
+    "ConditionEncoder",
     "Encoder",
     "IMAGE",
     "Loss",

@@ -7,6 +7,7 @@ weights expose ``state_dict``/``load_state_dict`` (``torch.nn.Module`` already d
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,32 @@ class Loss(Component, torch.nn.Module):
         raise NotImplementedError
 
 
+@dataclass
+class Condition:
+    """What an encoder says about one picture: concepts best first with scores in [0, 1], and/or features."""
+
+    concepts: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    features: torch.Tensor | None = None
+
+    def top(self, k: int, threshold: float = 0.0) -> list[str]:
+        """The ``k`` best concepts scoring at least ``threshold``; the best one always, so a caption has a subject."""
+        kept = [c for c, s in self.concepts[:k] if s >= threshold]
+        return kept or [c for c, _ in self.concepts[:1]]
+
+
+class ConditionEncoder(Component):
+    """Turns a picture into a :class:`Condition`.
+
+    ``encode`` takes one image ``[1, 3, H, W]`` in ``[0, 1]``, any size. ``dim`` is the length of
+    ``Condition.features`` (0 for concept-only encoders), so models can be sized before data arrives.
+    """
+
+    dim: int = 0
+
+    def encode(self, image: torch.Tensor) -> Condition:
+        raise NotImplementedError
+
+
 class Trainer(Component):
     """Trains one backend; the training engine owns the loop.
 
@@ -178,6 +205,7 @@ BASES: dict[str, type] = {
     "caption": CaptionBackend,
     "encoder": Encoder,
     "loss": Loss,
+    "condition": ConditionEncoder,
     "trainer": Trainer,
 }
 """Kinds whose components must subclass a particular base; other kinds need ``Component``."""

@@ -29,6 +29,7 @@ KINDS = {
     "register_discriminators": "discriminator",
     "register_datasets": "dataset",
     "register_trainers": "trainer",
+    "register_condition_encoders": "condition",
 }
 
 
@@ -70,6 +71,11 @@ def register_datasets(register):
 @hookspec
 def register_trainers(register):
     """Register trainers (subclasses of ``Trainer``) that ``stylecap train KIND NAME`` runs."""
+
+
+@hookspec
+def register_condition_encoders(register):
+    """Register condition encoders (``ConditionEncoder``): what caption models are told about a picture."""
 
 
 @hookspec

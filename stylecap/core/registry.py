@@ -19,6 +19,7 @@ LABELS = {
     "discriminator": "discriminator",
     "dataset": "dataset",
     "trainer": "trainer",
+    "condition": "condition encoder",
 }
 
 

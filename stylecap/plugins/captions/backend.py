@@ -1,0 +1,160 @@
+"""``mle-lstm``: a conditional LSTM trained by maximum likelihood, captioning through a condition encoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from stylecap.core.checkpoint import load_checkpoint, save_checkpoint
+from stylecap.core.component import CaptionBackend
+from stylecap.core.config import field
+from stylecap.core.errors import UsageError
+from stylecap.core.plugins import create
+
+from .conditions import Condition
+from .decoding import beam_search, sample
+from .model import ConditionalLSTM, pack_words, unpack_words
+from .text import BOS, EOS, PAD, UNK, Vocab, detokenize
+
+DEFAULT_WEIGHTS = Path(__file__).with_name("data") / "mle-lstm.safetensors"
+
+
+@dataclass
+class MLELSTMConfig:
+    weights: str = field("default", help="A model file (.safetensors, from training), or 'default' (the shipped one).")
+    condition: str = field("imagenet-concepts", help="Condition encoder (`stylecap list condition`).")
+    condition_on: Literal["image", "content", "both"] = field(
+        "image", help="Caption the picture given (the stylised one in a pipeline), the content, or both."
+    )
+    max_concepts: int = field(3, help="At most this many concepts condition a caption.")
+    concept_threshold: float = field(0.1, help="Concepts scoring below this are ignored (the best one never is).")
+    decode: Literal["beam", "greedy", "sample"] = field("beam", help="How words are chosen.")
+    beam_size: int = field(5, help="Beam width (decode=beam).")
+    length_penalty: float = field(0.7, help="Beam ranking favours longer sentences as this grows (0: pure log-prob).")
+    temperature: float = field(1.0, help="Sampling temperature (decode=sample).")
+    top_k: int = field(0, help="Sample from the k most likely words only; 0 = all.")
+    top_p: float = field(1.0, help="Sample from the smallest set of words with this much probability.")
+    max_len: int = field(20, help="Longest caption, in tokens.")
+
+    def validate(self) -> None:
+        if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.beam_size < 1:
+            raise ValueError("temperature must be > 0, top_p in (0, 1] and beam_size >= 1")
+
+
+class MLELSTM(CaptionBackend):
+    """A conditional LSTM language model (MLE baseline): the picture's concepts in, a colloquial sentence out.
+
+    Trained on informal chat sentences that mention the concepts (`stylecap train caption mle-lstm`).
+    The vocabulary and the concept list travel inside the weights file.
+    """
+
+    name = "mle-lstm"
+    Config = MLELSTMConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.net: ConditionalLSTM | None = None
+        self.vocab: Vocab | None = None
+        self.concepts: list[str] = []
+        self._encoder = None
+        spec = self.config.weights
+        if spec == "default" and DEFAULT_WEIGHTS.is_file():
+            self.load_state_dict(load_checkpoint(DEFAULT_WEIGHTS)[0])
+        elif spec not in ("default", "none"):
+            self.load_state_dict(load_checkpoint(spec)[0])
+
+    @classmethod
+    def from_parts(cls, net: ConditionalLSTM, vocab: Vocab, concepts: list[str], **options) -> MLELSTM:
+        backend = cls(cls.Config(weights="none", **options))
+        backend.net, backend.vocab, backend.concepts = net.eval(), vocab, list(concepts)
+        return backend
+
+    # -- weights -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        self._require()
+        state = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        return state | {"vocab": pack_words(self.vocab.words), "concepts": pack_words(self.concepts)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        net_state = {k[4:]: v.float() for k, v in state.items() if k.startswith("net.")}
+        self.net = ConditionalLSTM.from_state(net_state)
+        self.net.load_state_dict(net_state)
+        self.net.eval()
+        self.vocab = Vocab(unpack_words(state["vocab"]))
+        self.concepts = unpack_words(state["concepts"])
+
+    def save(self, path: str | Path, *, half: bool = False) -> Path:
+        """A standalone model file (``weights=FILE`` loads it); ``half`` stores fp16 weights (half the size)."""
+        state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
+        return save_checkpoint(path, state, {"component": self.name, "words": len(self.vocab)})
+
+    def _require(self) -> None:
+        if self.net is None:
+            raise UsageError(
+                f"caption backend {self.name!r} has no trained weights",
+                "train one (stylecap train caption mle-lstm) and pass -c weights=RUN/final/caption.safetensors",
+            )
+
+    # -- captioning ----------------------------------------------------------------------
+
+    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
+        self._require()
+        sources = {"image": [image], "content": [content if content is not None else image]}
+        pictures = sources.get(self.config.condition_on, [image, content if content is not None else image])
+        conditions = [self.encoder.encode(p) for p in pictures]
+        return self.generate([self.pick(conditions)])[0]
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = create("condition", self.config.condition)
+        return self._encoder
+
+    def pick(self, conditions: list[Condition]) -> list[str]:
+        """The concepts to talk about: best score over the pictures, then ``max_concepts`` above the threshold."""
+        best: dict[str, float] = {}
+        for condition in conditions:
+            for concept, score in condition.concepts:
+                if concept in self.concepts:
+                    best[concept] = max(score, best.get(concept, 0.0))
+        ranked = sorted(best.items(), key=lambda item: -item[1])
+        return Condition(ranked).top(self.config.max_concepts, self.config.concept_threshold)
+
+    def condition_vector(self, concept_sets: list[list[str]]) -> torch.Tensor:
+        where = {c: i for i, c in enumerate(self.concepts)}
+        cond = torch.zeros(len(concept_sets), len(self.concepts))
+        for row, concepts in enumerate(concept_sets):
+            for c in concepts:
+                if c in where:
+                    cond[row, where[c]] = 1.0
+        return cond
+
+    def generate(self, concept_sets: list[list[str]], *, temperature: float | None = None, seed: int = 0) -> list[str]:
+        """One sentence per concept set. ``temperature`` overrides the config and samples (for sweeps)."""
+        self._require()
+        cfg, index = self.config, self.vocab.index
+        cond = self.condition_vector(concept_sets).to(next(self.net.parameters()).device)
+        special = dict(bos=index[BOS], eos=index[EOS], max_len=cfg.max_len, banned=[index[PAD], index[BOS], index[UNK]])
+        if temperature is None and cfg.decode == "beam":
+            rows = [
+                beam_search(self.net, cond[i : i + 1], beam_size=cfg.beam_size, length_penalty=cfg.length_penalty,
+                            **special)[0]
+                for i in range(len(concept_sets))
+            ]  # fmt: skip
+        else:
+            tokens, _ = sample(
+                self.net,
+                cond,
+                greedy=temperature is None and cfg.decode == "greedy",
+                temperature=temperature or cfg.temperature,
+                top_k=cfg.top_k,
+                top_p=cfg.top_p,
+                generator=torch.Generator(device=cond.device).manual_seed(seed),
+                **special,
+            )
+            rows = tokens.tolist()
+        return [detokenize(self.vocab.decode(row)) for row in rows]

