@@ -29,7 +29,7 @@ def test_registered_component_records_its_plugin(toy_plugin):
     assert entry.cls is MeanShift
     assert entry.plugin == PluginInfo("toy")
     assert entry.cls.describe() == "Moves each channel's mean toward the style's (a tiny real backend for tests)."
-    assert [e.name for e in stylecap.list_components("caption")] == ["brightness"]
+    assert "brightness" in [e.name for e in stylecap.list_components("caption")]
 
 
 def test_temporary_plugin_is_removed_after_unregister(toy_plugin):
@@ -97,7 +97,8 @@ def test_plugin_failing_inside_its_hook_is_skipped_whole(toy_plugin, capsys):
     plugin = SimpleNamespace(register_caption_backends=stylecap.hookimpl(bad))
     host = plugins.host()
     host.register(plugin, "bad")
-    assert host.registry("caption").names() == ["brightness"]  # the half-registered name is gone
+    names = host.registry("caption").names()
+    assert "brightness" in names and "also-fine" not in names  # the half-registered name is gone
     assert "boom" in {r.info.name: r for r in host.plugins()}["bad"].error
 
 

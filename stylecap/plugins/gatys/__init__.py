@@ -2,8 +2,8 @@
 
 The content term keeps the content's deep features, the style term the style images' Gram
 matrices, and a small total-variation term keeps the pixels from getting noisy. Optional:
-colour preservation, several blended styles, per-region styles (masks) and a coarse-to-fine
-pyramid for large outputs.
+colour preservation, several blended styles, per-region styles (masks), a coarse-to-fine
+pyramid and tiles (tiling.py) for large outputs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 
-from stylecap.core.component import Encoder, ProgressCallback, StyleBackend
+from stylecap.core.component import IMAGE, Encoder, ProgressCallback, StyleBackend
 from stylecap.core.config import field
 from stylecap.core.errors import UsageError
 from stylecap.core.hookspecs import hookimpl
@@ -26,9 +26,14 @@ from stylecap.core.plugins import create
 from stylecap.plugins.losses import ContentLoss, GramLoss, LayerLossConfig, RangeLoss, TVLoss
 
 from . import color
+from .tiling import TiledEncoder
 
 RANGE_WEIGHT = 1e3
 """Weight of the soft [0, 1] pixel constraint: strong enough that the final clamp changes little."""
+
+LBFGS_HISTORY, LBFGS_MEMORY = 50, 2**30
+"""Steps L-BFGS remembers, fewer if they would take more than that many bytes (two copies of
+the picture per step: 50 steps of a 4096-px picture would take 20 GB)."""
 
 
 @dataclass
@@ -56,6 +61,12 @@ class GatysConfig:
     )
     masks: list[Path] = field([], help="one grey mask image per style (white = where that style goes)")
     pyramid_levels: int = field(1, help="coarse-to-fine levels, each half the size of the next: large outputs")
+    tile_size: int | None = field(
+        None, help="run the encoder in tiles of about this many pixels a side so large outputs fit in memory (e.g. 512)"
+    )
+    precision: Literal["fp32", "bf16"] = field(
+        "fp32", help="bf16: encoder under bfloat16 autocast, for GPUs (slower and coarser on CPUs without bf16 units)"
+    )
     snapshot_every: int = field(0, help="save the picture in progress to snapshot_dir every N steps")
     snapshot_dir: Path | None = field(None, help="folder for snapshots (step-N.png)")
 
@@ -70,6 +81,8 @@ class GatysConfig:
             raise ValueError("lr and style_scale must be positive")
         if self.max_size is not None and self.max_size < 16:
             raise ValueError("max_size must be at least 16 pixels")
+        if self.tile_size is not None and self.tile_size < 16:
+            raise ValueError("tile_size must be at least 16 pixels")
         if self.snapshot_every and self.snapshot_dir is None:
             raise ValueError("snapshot_every needs snapshot_dir")
         for item in self.extra_losses:
@@ -159,7 +172,9 @@ class Gatys(StyleBackend):
             "tv": (TVLoss(), cfg.tv_weight),
             "range": (RangeLoss(), RANGE_WEIGHT),
         }
-        return PerceptualLoss(encoder, terms | extra)
+        terms |= extra
+        layers = list(dict.fromkeys(layer for loss, _ in terms.values() for layer in loss.layers if layer != IMAGE))
+        return PerceptualLoss(TiledEncoder(encoder, layers, tile_size=cfg.tile_size, precision=cfg.precision), terms)
 
     def _extra_losses(self) -> dict[str, float]:
         """``extra_losses`` as name -> weight; like the Gram term, each is targeted at the styles."""
@@ -191,22 +206,23 @@ class Gatys(StyleBackend):
         cfg = self.config
         x = image.detach().clone().requires_grad_(True)
         if cfg.optimizer == "lbfgs":  # one iteration per step() keeps its history across steps
-            optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+            history = max(1, min(LBFGS_HISTORY, LBFGS_MEMORY // (2 * x.numel() * x.element_size())))
+            optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=history)
         else:
             optimizer = torch.optim.Adam([x], lr=cfg.lr)
-        scalars: dict[str, float] = {}
+        scalars: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
             total, values = objective(x)
             total.backward()
-            scalars.update(loss=total.item(), **{k: v.item() for k, v in values.items()})
+            scalars.update(loss=total.detach(), **{k: v.detach() for k, v in values.items()})
             return total
 
         for step in range(run.done + 1, run.done + cfg.steps + 1):
             optimizer.step(closure)
-            if run.progress:
-                run.progress(step, run.total, dict(scalars))
+            if run.progress:  # read only when asked: on a GPU each read waits for the step
+                run.progress(step, run.total, {k: v.item() for k, v in scalars.items()})
             if cfg.snapshot_every and step % cfg.snapshot_every == 0:
                 write_image(Path(cfg.snapshot_dir) / f"step-{step:05d}.png", to_pil(run.finish(x.detach())))
         return x.detach()
