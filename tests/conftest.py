@@ -79,6 +79,21 @@ class Weighted(MeanShift):
         self.gain.load_state_dict(state)
 
 
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``stylecap ARGS`` in-process: (exit code, stdout, stderr less plugin warnings).
+
+    Typer ends with SystemExit even on success; a warning about a broken plugin elsewhere is
+    not the command's own error message.
+    """
+    from stylecap_cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    captured = capsys.readouterr()
+    err = "".join(line for line in captured.err.splitlines(True) if not line.startswith("stylecap: warning"))
+    return info.value.code or 0, captured.out, err
+
+
 @pytest.fixture
 def toy_plugin():
     """Register a plugin object in-process, as a test of a third-party plugin would."""

@@ -12,14 +12,7 @@ from PIL import Image
 
 from stylecap_cli.main import main
 
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    # Plugin warnings (a broken plugin elsewhere) are not this command's error message.
-    err = "".join(line for line in captured.err.splitlines(True) if not line.startswith("stylecap: warning"))
-    return info.value.code or 0, captured.out, err
+from .conftest import run_cli as cli
 
 
 def test_plugins_json_lists_temporary_plugin_and_it_goes_away(toy_plugin, capsys):

@@ -14,25 +14,14 @@ from PIL import Image
 
 import stylecap
 from stylecap.core.imageio import read_image, to_tensor
-from stylecap_cli.main import main
+
+from .conftest import run_cli as cli
 
 color = pytest.importorskip("stylecap_plugin_example.color")
 SPACES, moments = color.SPACES, color.moments
 
 TOL = 0.005
 """How close lαβ statistics (log10 units) must come after 8-bit PNG rounding: a tenth or less of the gaps tested."""
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``stylecap ARGS`` in-process; typer ends with SystemExit, even on success."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code or 0
-    captured = capsys.readouterr()
-    err = "".join(line for line in captured.err.splitlines(True) if not line.startswith("stylecap: warning"))
-    return code, captured.out, err
 
 
 def picture(path, base, spread, seed=0):

