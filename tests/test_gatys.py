@@ -11,6 +11,8 @@ from stylecap.core.component import IMAGE
 from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.imageio import to_pil
 from stylecap.plugins.gatys import Gatys, GatysConfig, color
+from stylecap.plugins.gatys.tiling import TiledEncoder, fold_batch_norm
+from stylecap.plugins.losses import gram
 
 from .test_losses import TinyEncoder
 
@@ -197,6 +199,8 @@ def test_registered_with_a_validated_config():
         stylecap.create("style", "gatys", steps=0)
     with pytest.raises(ConfigError):
         stylecap.create("style", "gatys", preserve_color="sepia")
+    with pytest.raises(ConfigError, match="tile_size"):
+        stylecap.create("style", "gatys", tile_size=8)
 
 
 def test_default_encoder_stylises_a_small_picture():
@@ -239,3 +243,66 @@ def test_cli_runs_gatys_over_vgg19_weights_from_a_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main([*args[:-4], "--weights", str(tmp_path / "missing.pth"), "-o", str(tmp_path / "out2")])
     assert info.value.code == 2 and "missing.pth" in capsys.readouterr().err
+
+
+def saturation(image):
+    return image.max(1).values - image.min(1).values
+
+
+def test_tiles_give_the_features_and_gradient_of_the_whole_picture():
+    """Margins cover TinyEncoder's receptive field, so stitching tiles changes nothing."""
+    image, layers = content_image((64, 56)), ["c1", "c2", "c3"]
+    whole, tiled = TiledEncoder(TinyEncoder(), layers), TiledEncoder(TinyEncoder(), layers, tile_size=16)
+    results = []
+    for encoder in (whole, tiled):
+        x = image.clone().requires_grad_(True)
+        features = encoder.features(x, layers)
+        sum(gram(f).square().sum() + f.sin().sum() for f in features.values()).backward()
+        results.append((features, x.grad))
+    assert len(tiled.boxes((80, 72))) == 5 * 4  # the framed picture, in cores of 16 and 20 pixels
+    for layer in layers:
+        assert results[0][0][layer].shape[-2:] == (64 // tiled.strides[layer], 56 // tiled.strides[layer])
+        torch.testing.assert_close(results[1][0][layer], results[0][0][layer])
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)
+
+
+LEFT_RIGHT = torch.zeros(2, 1, 64, 64)
+LEFT_RIGHT[0, ..., :32] = LEFT_RIGHT[1, ..., 32:] = 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"optimizer": "adam", "lr": 0.05}, {"pyramid_levels": 2}, {"styles": [RED, BLUE], "masks": LEFT_RIGHT}],
+    ids=["lbfgs", "adam", "pyramid", "masks"],
+)
+def test_tiled_run_matches_the_untiled_one(options):
+    """Every pixel, those along tile borders included, stays within 1e-3 of the untiled run: no seams."""
+    content = content_image((64, 64))
+    whole = run(content, **options, steps=8)
+    tiled = run(content, **options, steps=8, tile_size=16)
+    assert tiled.shape == whole.shape == content.shape
+    assert (tiled - whole).abs().max() < 1e-3
+
+
+def test_folding_batch_norm_keeps_the_encoder_function():
+    encoder = stylecap.create("encoder", "efficientnet-lite0")
+    folded = fold_batch_norm(encoder)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in encoder.modules())  # the original is untouched
+    image = content_image((48, 64))
+    for layer, feature in encoder.features(image, ["stage3"]).items():
+        torch.testing.assert_close(folded.features(image, [layer])[layer], feature, rtol=1e-4, atol=1e-4)
+
+
+def test_top_edge_keeps_the_colours_of_the_rows_below():
+    """At 42 px the encoder's strided convolutions zero-pad the top row; unframed, it turned saturated."""
+    gatys = stylecap.create("style", "gatys", steps=50, max_size=None)
+    out = gatys.stylize(content_image((42, 64)), [RED])
+    rows = saturation(out)[0].mean(1)
+    assert rows[0] < 1.15 * rows[4:].mean()
+
+
+def test_bf16_precision_still_lowers_the_style_loss():
+    log = []
+    run(precision="bf16", steps=20, progress=lambda s, t, v: log.append(v["style"]))
+    assert log[-1] <= 0.3 * log[0]

@@ -63,6 +63,13 @@ def test_gram_is_batched_outer_product_over_pixels():
     torch.testing.assert_close(gram(f), expected)
 
 
+def test_gram_gradient_is_exact_with_and_without_masks():
+    f = torch.randn(1, 4, 5, 6, dtype=torch.double, requires_grad=True)
+    masks = torch.rand(2, 1, 5, 6, dtype=torch.double)
+    assert torch.autograd.gradcheck(gram, (f,))
+    assert torch.autograd.gradcheck(lambda x: gram(x, masks), (f,))
+
+
 def test_masked_gram_per_region_and_full_mask_equals_plain_gram():
     f = torch.randn(1, 4, 6, 6)
     left = torch.zeros(1, 1, 6, 6)
@@ -96,6 +103,10 @@ def test_tv_is_zero_on_flat_images_and_reads_the_image():
     stripes = torch.zeros(1, 3, 8, 8)
     stripes[..., ::2] = 1
     assert tv({IMAGE: stripes}).item() == pytest.approx(1.0)
+    assert stylecap.create("loss", "tv", exponent=1)({IMAGE: stripes}).item() == pytest.approx(1.0)
+    x = image(8)
+    squares = (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + (x[..., 1:] - x[..., :-1]).pow(2).mean()
+    torch.testing.assert_close(tv({IMAGE: x}), squares)
 
 
 def test_range_penalises_only_pixels_outside_the_unit_interval():
