@@ -86,6 +86,20 @@ def test_to_dict_is_json_safe_and_round_trips():
     assert config.build(Example, d) == c
 
 
+def test_dict_fields_take_key_value_pairs():
+    @dataclass
+    class WithOptions:
+        options: dict[str, str] = config.field({})
+
+    assert config.build(WithOptions, {"options": "filters=8, norm=instance"}).options == {
+        "filters": "8",
+        "norm": "instance",
+    }
+    assert config.build(WithOptions, {"options": {"filters": 8}}).options == {"filters": 8}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        config.build(WithOptions, {"options": "filters"})
+
+
 def test_parse_assignments():
     assert config.parse_assignments(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
     with pytest.raises(ConfigError, match="'steps' is not KEY=VALUE"):

@@ -136,6 +136,12 @@ def _coerce(value: Any, tp: Any, what: str) -> Any:
             if value == choice or (isinstance(value, str) and value == str(choice)):
                 return choice
         raise ConfigError(f"{what} is {value!r}", f"choose one of {', '.join(map(repr, args))}")
+    if origin is dict or tp is dict:
+        if isinstance(value, str):  # "filters=32,norm=instance": the component's own config coerces the values
+            return parse_assignments([item for item in value.split(",") if item.strip()])
+        if not isinstance(value, dict):
+            raise ConfigError(f"{what} is {value!r}", "give KEY=VALUE pairs separated by commas")
+        return dict(value)
     if origin in (list, tuple):
         items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
         elem = args[0] if args else str

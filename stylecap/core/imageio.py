@@ -62,7 +62,7 @@ def read_image(
                 _check_pixels(path, im.size, max_pixels)
                 im.load()
                 upright = ImageOps.exif_transpose(im)
-            rgb, alpha = _split_alpha(upright, background)
+            rgb, alpha = split_alpha(upright, background)
     except FileNotFoundError:
         raise UsageError(f"image not found: {path}", "check the path") from None
     except PermissionError as e:
@@ -90,7 +90,7 @@ def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _split_alpha(im: Image.Image, background: tuple[int, int, int]) -> tuple[Image.Image, Image.Image | None]:
+def split_alpha(im: Image.Image, background: tuple[int, int, int]) -> tuple[Image.Image, Image.Image | None]:
     """Return (rgb over background, alpha or None); an all-opaque alpha carries no information."""
     if im.mode in _HIGH_DEPTH_MODES:
         im = _to_8bit(im)

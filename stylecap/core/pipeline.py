@@ -24,7 +24,7 @@ from .atomic import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .component import CaptionBackend, Component, ProgressCallback, StyleBackend
 from .errors import CheckpointError, UsageError
-from .imageio import LoadedImage, read_image, resize_max, to_pil, to_tensor, write_image
+from .imageio import LoadedImage, read_image, resize_max, split_alpha, to_pil, to_tensor, write_image
 from .plugins import registry
 from .registry import Entry
 
@@ -51,14 +51,7 @@ def _load(image: ImageInput) -> LoadedImage:
     if isinstance(image, torch.Tensor):
         return LoadedImage(to_pil(image), None, None)
     if isinstance(image, Image.Image):
-        has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
-        alpha = image.convert("RGBA").getchannel("A") if has_alpha else None
-        if alpha is not None and alpha.getextrema() == (255, 255):
-            alpha = None
-        if alpha is not None:
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            return LoadedImage(Image.alpha_composite(white, image.convert("RGBA")).convert("RGB"), alpha, None)
-        return LoadedImage(image.convert("RGB"), None, None)
+        return LoadedImage(*split_alpha(image, (255, 255, 255)), None)
     return read_image(image)
 
 
