@@ -1,7 +1,7 @@
 """Concepts and captions for real offline photos (issue 7, criterion 2): is the concept encoder right, and
 do the MLE model's captions mention what it found?
 
-    python benchmarks/captions_photos.py RUN_OR_MODEL [--json out.json]
+    python benchmarks/captions_photos.py RUN_OR_MODEL [-c grounding=none] [--json out.json]
 
 Photos: scikit-image and matplotlib sample pictures (in their wheels), plus Debian mate-backgrounds
 nature photos when installed. EXPECTED is what a person sees in each; a photo counts as right when one
@@ -18,6 +18,7 @@ import matplotlib
 import skimage
 
 import stylecap
+from stylecap.core.config import parse_assignments
 from stylecap.core.imageio import read_image, to_tensor
 from stylecap.plugins.captions.cli import load_backend
 from stylecap.plugins.captions.concepts import ConceptVocab
@@ -44,8 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target", help="a caption training run, pipeline folder or .safetensors model")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("-c", dest="options", action="append", default=[], help="KEY=VALUE for the backend")
     args = parser.parse_args()
-    backend = load_backend(args.target)
+    backend = load_backend(args.target, parse_assignments(args.options))
     encoder = stylecap.create("condition", backend.config.condition)
     vocab = ConceptVocab.default()
     rows = []

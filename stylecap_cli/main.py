@@ -30,6 +30,7 @@ from .train import train_command
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"stylecap {stylecap.__version__}")

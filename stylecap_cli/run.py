@@ -19,6 +19,7 @@ from stylecap.core.imageio import OUTPUT_SUFFIXES, find_images, read_image
 from stylecap.core.pipeline import Pipeline
 
 DEFAULT_STYLE_BACKEND = "gatys"
+DEFAULT_CAPTION_BACKEND = "seqgan"  # its shipped model works offline (docs/captions.md, "Model card")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -28,9 +29,12 @@ def run_command(
     content: list[Path] = typer.Argument(..., help="Content pictures or folders of pictures."),
     style: list[Path] = typer.Option([], "--style", help="Style picture; repeat to blend several."),
     style_weight: list[float] = typer.Option([], "--style-weight", help="Blend weight per --style, in order."),
+    each_style: bool = typer.Option(
+        False, "--each-style", help="Stylise with every style picture in turn (CONTENT_STYLE.png), not a blend."
+    ),
     style_backend: str = typer.Option(DEFAULT_STYLE_BACKEND, "--style-backend", help="See `stylecap list style`."),
-    caption_backend: Optional[str] = typer.Option(
-        None, "--caption-backend", help="See `stylecap list caption`; none by default."
+    caption_backend: str = typer.Option(
+        DEFAULT_CAPTION_BACKEND, "--caption-backend", help="See `stylecap list caption`; 'none' for no caption."
     ),
     style_option: list[str] = typer.Option([], "--style-option", "-s", help="KEY=VALUE for the style backend."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder of the style backend (-s encoder=NAME)."),
@@ -48,12 +52,17 @@ def run_command(
     if f".{fmt.lower().lstrip('.')}" not in OUTPUT_SUFFIXES:
         raise UsageError(f"--format {fmt!r} is not supported", f"use one of {', '.join(OUTPUT_SUFFIXES)}")
     inputs = find_images(content)
-    styles = [read_image(p) for p in find_images(style)] if style else []
+    style_paths = find_images(style) if style else []
+    styles = [read_image(p) for p in style_paths]
+    if each_style and style_weight:
+        raise UsageError("--each-style uses one style at a time, so --style-weight has nothing to blend", "drop one")
+    # (name suffix, styles) per result: every style in turn, or all of them blended
+    jobs = [(f"_{p.stem}", [s]) for p, s in zip(style_paths, styles)] if each_style else [("", styles)]
     style_config = {"encoder": encoder, "weights": weights}
     style_config = {k: v for k, v in style_config.items() if v is not None} | parse_assignments(style_option)
     pipeline = Pipeline.from_names(
         style_backend,
-        caption_backend,
+        None if caption_backend == "none" else caption_backend,
         style_config=style_config,
         caption_config=parse_assignments(caption_option),
         caption_source=caption_source,
@@ -71,15 +80,16 @@ def run_command(
         disable=not show_progress,
         transient=True,
     ) as bar:
-        for path in inputs:
-            task = bar.add_task(escape(path.name), total=None)
+        for path, (suffix, job_styles) in ((p, j) for p in inputs for j in jobs):
+            task = bar.add_task(escape(path.name + suffix), total=None)
 
             def progress(step: int, total: int, scalars: dict[str, float], task=task) -> None:
                 bar.update(task, completed=step, total=total)
 
             try:
-                result = pipeline(path, styles, style_weights=style_weight or None, seed=seed, progress=progress)
-                target = _unique(output / f"{path.stem}.{fmt.lower().lstrip('.')}", inputs, path)
+                result = pipeline(path, job_styles, style_weights=style_weight or None, seed=seed, progress=progress)
+                name = _stem(path, inputs) + suffix
+                target = output / f"{name}.{fmt.lower().lstrip('.')}"
                 result.save(target)
                 if result.caption is not None:
                     write_text_atomic(target.with_suffix(".txt"), result.caption + "\n")
@@ -103,15 +113,15 @@ def run_command(
                 },
             )
     if failures:
-        err.print(f"[red]error:[/red] {failures} of {len(inputs)} inputs failed (see above)")
+        err.print(f"[red]error:[/red] {failures} of {len(inputs) * len(jobs)} results failed (see above)")
         raise typer.Exit(1)
 
 
-def _unique(target: Path, inputs: list[Path], path: Path) -> Path:
-    """Two inputs with the same stem (a.jpg, a.png) must not overwrite each other's result."""
+def _stem(path: Path, inputs: list[Path]) -> str:
+    """The result's name; inputs with the same stem (a.jpg, a.png) must not overwrite each other: a_jpg, a_png."""
     if sum(p.stem == path.stem for p in inputs) > 1:
-        return target.with_name(f"{path.stem}_{path.suffix.lstrip('.')}{target.suffix}")
-    return target
+        return f"{path.stem}_{path.suffix.lstrip('.')}"
+    return path.stem
 
 
 def _report(as_json: bool, record: dict) -> None:

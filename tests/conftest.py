@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -92,6 +94,35 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     captured = capsys.readouterr()
     err = "".join(line for line in captured.err.splitlines(True) if not line.startswith("stylecap: warning"))
     return info.value.code or 0, captured.out, err
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small networks run as fast on one thread, and threads that wait on each other slow down most when
+    other jobs share the cores. Modules of small-network tests use it: ``pytestmark = usefixtures(...)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def metrics(run: Path) -> list[dict]:
+    """A training run's logged lines without their wall times: what must repeat exactly on resume."""
+    rows = (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
+
+
+def check_resume_is_exact(kind: str, trainer: str, run: Path, **options) -> None:
+    """Train to the end with a checkpoint at step 3, rewind as if killed after step 3, resume: every logged
+    number and every weight must equal the uninterrupted run's, bit for bit."""
+    options = options | {"checkpoint_every": 3, "keep_checkpoints": 3}
+    whole = stylecap.train(kind, trainer, out=run, **options)
+    logged = metrics(run)
+    (run / "checkpoints" / "latest").write_text("step-00000003\n")
+    resumed = stylecap.train(kind, trainer, resume=run)
+    assert metrics(run) == logged
+    for key, value in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
 
 
 @pytest.fixture

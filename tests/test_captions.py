@@ -17,7 +17,7 @@ from stylecap.plugins.captions import build_concepts, corpus, paired
 from stylecap.plugins.captions.backend import MLELSTM
 from stylecap.plugins.captions.concepts import ConceptVocab
 from stylecap.plugins.captions.conditions import Condition, ConditionEncoder, views
-from stylecap.plugins.captions.decoding import beam_search, filter_logits, sample, sequence_logprob
+from stylecap.plugins.captions.decoding import beam_search, filter_logits, repeats, sample, sequence_logprob
 from stylecap.plugins.captions.model import ConditionalLSTM
 from stylecap.plugins.captions.text import Vocab, detokenize, tokenize
 
@@ -272,6 +272,39 @@ def test_beam_search_finds_likelier_sentences_than_greedy():
     assert wins >= 1
 
 
+def test_constrained_beam_search_says_a_required_word_at_the_least_cost():
+    torch.manual_seed(0)
+    model = ConditionalLSTM(vocab_size=12, cond_dim=3, embed=8, hidden=16).eval()
+    with torch.no_grad():
+        model.out.weight.mul_(4)
+    cond = torch.eye(3)[:1]
+    free, free_lp = beam_search(model, cond, bos=1, eos=2, max_len=8, beam_size=4)
+    assert beam_search(model, cond, bos=1, eos=2, max_len=8, beam_size=4, require=[]) == (free, free_lp)
+    absent = [w for w in range(3, 12) if w not in free]
+    for word in absent[:3]:
+        words, lp = beam_search(model, cond, bos=1, eos=2, max_len=8, beam_size=4, require=[word])
+        assert word in words and lp <= free_lp
+        assert abs(lp - sequence_logprob(model, cond, words, bos=1, eos=2)) < 1e-4
+    either = beam_search(model, cond, bos=1, eos=2, max_len=8, beam_size=4, require=absent[:2])[0]
+    assert set(either) & set(absent[:2])
+    banned = beam_search(model, cond, bos=1, eos=2, max_len=8, beam_size=4, banned=[absent[0]], require=[absent[0]])
+    assert absent[0] not in banned[0]  # a constraint that cannot be met gives the best sentence without it
+
+
+def test_no_repeat_ngram_blocks_loops():
+    assert repeats([5, 6, 7, 5, 6], 3) == [7] and repeats([1, 1], 2) == [1] and repeats([4, 9], 1) == [4, 9]
+    model = ConditionalLSTM(vocab_size=6, cond_dim=1, embed=4, hidden=8).eval()
+    with torch.no_grad():
+        model.out.bias.copy_(torch.tensor([0, 0, -3, 5, 0, 0.0]))  # word 3, forever; <eos> unlikely
+    options = dict(bos=1, eos=2, max_len=10, beam_size=3, length_penalty=1.0)  # longer sentences rank higher
+    loop = beam_search(model, torch.ones(1, 1), **options)[0]
+    assert loop.count(3) > 5
+    for n in (1, 2, 3):
+        words = beam_search(model, torch.ones(1, 1), **options, no_repeat_ngram=n)[0]
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        assert len(grams) == len(set(grams)), (n, words)
+
+
 def test_sampling_is_seeded_and_temperature_spreads_choices():
     torch.manual_seed(0)
     model = ConditionalLSTM(vocab_size=30, cond_dim=2, embed=8, hidden=16).eval()
@@ -309,6 +342,23 @@ def test_training_lowers_the_loss_and_the_pipeline_round_trips(trained, tmp_path
         assert concepts[0] in text  # the condition decides what the sentence is about
     half = MLELSTM(MLELSTM.Config(weights=str(backend.save(tmp_path / "m.safetensors", half=True))))
     assert half.generate(sets) == backend.generate(sets)
+
+
+def test_grounding_makes_captions_name_their_concepts_and_strict_bans_others(trained):
+    _, backend = trained
+    sets = [["cat", "pizza"], ["coffee"], ["dog"], ["cat"]]
+    free = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="none")
+    mention = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="mention")
+    strict = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="strict")
+    finder = ConceptVocab.default()
+    for concepts, text in zip(sets, mention.generate(sets)):
+        assert set(finder.find(tokenize(text))) & set(concepts), text
+    for concepts, text in zip(sets, strict.generate(sets)):
+        named = set(finder.find(tokenize(text)))
+        assert named & set(concepts) and named <= set(concepts), text
+    require, ban = strict.grounding_words(["cat"])
+    assert backend.vocab.index["cat"] in require and backend.vocab.index["pizza"] in ban
+    assert free.grounding_words(["cat"]) == ([], [])
 
 
 def test_caption_from_a_picture_mentions_what_is_in_it(trained):

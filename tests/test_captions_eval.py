@@ -85,14 +85,14 @@ def test_harness_writes_the_full_report_from_the_cli(tmp_path, plugin, capsys): 
     formal.write_text("\n".join(f"a formal definition of the {w} in question" for w in "abcdefghijklmnopqrst"))
     args = ["eval", "caption", str(run), "--corpus", str(source), "--cache-dir", str(cache), "--no-meteor",
             "--out", str(tmp_path / "report"), "--temperatures", "0.7,1.2", "--formal", str(formal),
-            "--split", "val"]  # fmt: skip
+            "--split", "val", "-c", "grounding=strict"]  # fmt: skip
     with pytest.raises(SystemExit) as exit_:
         main(args)
     assert not exit_.value.code
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     m = report["metrics"]
     assert {"bleu4", "rouge_l", "cider", "lm_nll", "colloquial_rate", "self_bleu4", "distinct2"} <= set(m)
-    assert m["concept_hit_rate"] >= 0.75 and m["hallucination_rate"] <= 0.25
+    assert m["concept_hit_rate"] == 1.0 and m["hallucination_rate"] == 0.0  # strict grounding, passed by -c
     assert [p["temperature"] for p in report["quality_diversity"]] == [0.7, 1.2]
     assert report["yardsticks"]["style_classifier_heldout_accuracy"] > 0.8
     for name in ("report.md", "qd_curve.png", "style_classifier.safetensors"):

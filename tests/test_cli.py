@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -89,6 +90,8 @@ def test_run_folder_reports_bad_files_and_keeps_going(toy_plugin, images, tmp_pa
         str(images.blue),
         "--style-backend",
         "mean-shift",
+        "--caption-backend",
+        "none",
         "-o",
         str(tmp_path / "out"),
         "--json",
@@ -98,7 +101,23 @@ def test_run_folder_reports_bad_files_and_keeps_going(toy_plugin, images, tmp_pa
     assert [r.get("output") is not None for r in records] == [True, False, True]
     assert "b.png" in records[1]["error"]
     assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "c.png"]
-    assert "1 of 3 inputs failed" in err
+    assert "1 of 3 results failed" in err
+
+
+def test_each_style_makes_every_content_style_pair(toy_plugin, images, tmp_path, capsys):
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for path in (images.red, images.blue):
+        Image.open(path).save(styles / f"{path.stem}.png")
+    args = ["run", str(images.content), "--style", str(styles), "--style-backend", "mean-shift", "--json"]
+    code, out, err = cli(capsys, *args, "--each-style", "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    outputs = {Path(json.loads(line)["output"]).name: json.loads(line)["output"] for line in out.splitlines()}
+    assert sorted(outputs) == ["content_blue.png", "content_red.png"]
+    red, blue = (Image.open(outputs[f"content_{c}.png"]).convert("RGB").getpixel((5, 5)) for c in ("red", "blue"))
+    assert red[0] > red[2] and blue[2] > blue[0]  # each result has its own style, not a blend
+    code, _, err = cli(capsys, *args, "--each-style", "--style-weight", "1", "--style-weight", "2")
+    assert code == 2 and "--each-style" in err
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,11 +12,13 @@ from torch import nn
 import stylecap
 from stylecap.core.errors import CheckpointError, ConfigError, UsageError
 from stylecap.core.imageio import to_tensor
+from stylecap.core.styling import shrink
 from stylecap.core.training.state import CheckpointFolder
 from stylecap.plugins.cyclegan import vintage
-from stylecap.plugins.cyclegan.inference import fit, run_padded, shared_statistics, tiled, translate
+from stylecap.plugins.cyclegan.inference import run_padded, shared_statistics, tiled, translate
 from stylecap.plugins.cyclegan.training import ImagePool, discriminator_loss, generator_loss
 
+from .conftest import check_resume_is_exact, metrics
 from .conftest import run_cli as cli
 
 TINY = {
@@ -30,14 +31,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small networks run as fast on one thread, and threads that wait on each other slow down
-    most when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -51,11 +45,6 @@ def domains(tmp_path):
             pixels = (base * torch.tensor(tint)[:, None, None]).permute(1, 2, 0).mul(255).byte().numpy()
             Image.fromarray(pixels).save(tmp_path / domain / f"{i}.png")
     return {"domain_a": tmp_path / "a", "domain_b": tmp_path / "b"}
-
-
-def metrics(run: Path) -> list[dict]:
-    rows = (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
-    return [{k: v for k, v in row.items() if k != "time_s"} for row in rows]
 
 
 def chelsea(size: tuple[int, int]) -> torch.Tensor:
@@ -153,15 +142,8 @@ def test_training_lowers_the_losses_and_saves_sample_grids(domains, tmp_path):
 
 
 def test_resume_is_exact_pool_included(domains, tmp_path):
-    run = tmp_path / "run"
-    options = {"steps": 6, "pool_size": 2, "checkpoint_every": 3, "keep_checkpoints": 3, **domains, **TINY}
-    whole = stylecap.train("style", "cyclegan", out=run, **options)  # the pools are full from step 2 on
-    logged = metrics(run)
-    (run / "checkpoints" / "latest").write_text("step-00000003\n")  # as if stopped after step 3
-    resumed = stylecap.train("style", "cyclegan", resume=run)
-    assert metrics(run) == logged  # every step's losses and learning rates, bit for bit
-    for key, value in whole.state_dict().items():
-        assert torch.equal(resumed.state_dict()[key], value), key
+    # the pools are full from step 2 on, so the resumed run must restore them too
+    check_resume_is_exact("style", "cyclegan", tmp_path / "run", steps=6, pool_size=2, **domains, **TINY)
 
 
 def test_weights_round_trip_through_exported_checkpoints(domains, tmp_path, capsys):
@@ -224,7 +206,7 @@ def test_tiles_blend_into_the_untiled_output_of_a_fully_convolutional_net(size):
     with shared_statistics(normed, image):  # the statistics of the whole picture
         assert (tiled(normed, image, tile=32, overlap=16) - normed(image)).abs().max() < 1e-5
     out = translate(normed, image, tile=32, overlap=16)
-    with shared_statistics(normed, fit(image, 32)):  # translate's: the picture shrunk to one tile
+    with shared_statistics(normed, shrink(image, 32)):  # translate's: the picture shrunk to one tile
         assert out.shape == image.shape and (out - normed(image)).abs().max() < 1e-5
 
 

@@ -7,11 +7,12 @@ import torch
 from PIL import Image
 
 import stylecap
+from stylecap.core import color
 from stylecap.core.component import IMAGE
 from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.imageio import to_pil
-from stylecap.plugins.gatys import Gatys, GatysConfig, color
-from stylecap.plugins.gatys.tiling import TiledEncoder, fold_batch_norm
+from stylecap.plugins.gatys import Gatys, GatysConfig
+from stylecap.plugins.gatys.tiling import TiledEncoder
 from stylecap.plugins.losses import gram
 
 from .test_losses import TinyEncoder
@@ -286,7 +287,7 @@ def test_tiled_run_matches_the_untiled_one(options):
 
 def test_folding_batch_norm_keeps_the_encoder_function():
     encoder = stylecap.create("encoder", "efficientnet-lite0")
-    folded = fold_batch_norm(encoder)
+    folded = encoder.folded()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in encoder.modules())  # the original is untouched
     image = content_image((48, 64))

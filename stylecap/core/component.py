@@ -7,6 +7,7 @@ weights expose ``state_dict``/``load_state_dict`` (``torch.nn.Module`` already d
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .training.config import TrainConfig
 
@@ -108,6 +111,28 @@ class Encoder(Component, torch.nn.Module):
 
     def features(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def geometry(self, layers: Sequence[str], probe: int = 64) -> dict[str, tuple[int, int]]:
+        """``(channels, stride)`` of each layer's feature map, measured on a blank ``probe``-px picture."""
+        param = next(self.parameters(), None)
+        image = torch.zeros(1, 3, probe, probe, device=None if param is None else param.device)
+        with torch.no_grad():
+            found = self.features(image, layers)
+        return {name: (f.shape[1], probe // f.shape[-1]) for name, f in found.items()}
+
+    def folded(self) -> Encoder:
+        """A copy for inference with every eval-mode BatchNorm that follows a convolution in a
+        Sequential folded into that convolution: the same function, one pass over the
+        activations fewer (about a fifth of EfficientNet's time on a CPU)."""
+        encoder = copy.deepcopy(self)
+        for block in encoder.modules():
+            if isinstance(block, nn.Sequential):
+                names = list(block._modules)
+                for a, b in zip(names, names[1:]):
+                    conv, norm = block._modules[a], block._modules[b]
+                    if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and not norm.training:
+                        block._modules[a], block._modules[b] = fuse_conv_bn_eval(conv.eval(), norm), nn.Identity()
+        return encoder
 
 
 IMAGE = "image"

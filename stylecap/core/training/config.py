@@ -8,6 +8,9 @@ from typing import Literal, Optional
 
 from ..config import field
 
+Schedule = Literal["constant", "linear", "cosine", "constant-then-linear"]
+"""Learning-rate factor over a run (see ``engine.lr_factor``)."""
+
 
 @dataclass
 class TrainConfig:
@@ -21,7 +24,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = field("fp32", help="Autocast precision; fp16 adds grad scaling.")
     channels_last: bool = field(False, help="Use channels_last memory format for 4-D tensors (faster convs on GPU).")
     grad_clip: Optional[float] = field(None, help="Clip each optimiser's gradient norm to this.")
-    lr_schedule: Literal["constant", "linear", "cosine", "constant-then-linear"] = field(
+    lr_schedule: Schedule = field(
         "constant", help="Learning-rate factor over the run (constant-then-linear decays over the second half)."
     )
     warmup_steps: int = field(0, help="Linear learning-rate warm-up steps.")

@@ -13,9 +13,11 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +104,7 @@ class Engine:
         self._schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
         self._lr_scale = 1.0
         self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        self._counts: dict[str, int] = {}  # per metric: a trainer may report some only in some steps
         self._tb = None
 
     # -- what trainers call --------------------------------------------------------------
@@ -200,8 +202,10 @@ class Engine:
                 scalars = None
             self.step += 1
             self.epoch, self.batch_in_epoch = epoch, batch_in_epoch + 1
-            for scheduler in self._schedulers.values():
-                scheduler.step()
+            with warnings.catch_warnings():  # schedules follow the step, also for optimisers not used yet
+                warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()`"))
+                for scheduler in self._schedulers.values():
+                    scheduler.step()
             if scalars is not None:
                 self._accumulate(scalars)
             if self.step % self.config.log_every == 0 or self.step == self.config.steps:
@@ -298,11 +302,11 @@ class Engine:
         self.skipped_in_a_row = 0
         for key, value in scalars.items():
             self._sums[key] = self._sums.get(key, 0.0) + value
-        self._count += 1
+            self._counts[key] = self._counts.get(key, 0) + 1
 
     def _log(self, elapsed: float) -> None:
-        metrics = {k: float(v) / max(1, self._count) for k, v in self._sums.items()}
-        self._sums, self._count = {}, 0
+        metrics = {k: float(v) / self._counts[k] for k, v in self._sums.items()}
+        self._sums, self._counts = {}, {}
         lrs = {f"lr/{n}": o.param_groups[0]["lr"] for n, o in self.trainer.optimizers.items()}
         record = {"step": self.step, "epoch": self.epoch, "time_s": round(elapsed, 3)} | metrics | lrs
         if not self.is_main:

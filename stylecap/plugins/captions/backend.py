@@ -14,12 +14,11 @@ from stylecap.core.config import field
 from stylecap.core.errors import UsageError
 from stylecap.core.plugins import create
 
+from .concepts import ConceptVocab
 from .conditions import Condition
 from .decoding import beam_search, sample
 from .model import ConditionalLSTM, pack_words, unpack_words
 from .text import BOS, EOS, PAD, UNK, Vocab, detokenize
-
-DEFAULT_WEIGHTS = Path(__file__).with_name("data") / "mle-lstm.safetensors"
 
 
 @dataclass
@@ -32,7 +31,13 @@ class MLELSTMConfig:
     max_concepts: int = field(3, help="At most this many concepts condition a caption.")
     concept_threshold: float = field(0.1, help="Concepts scoring below this are ignored (the best one never is).")
     decode: Literal["beam", "greedy", "sample"] = field("beam", help="How words are chosen.")
+    grounding: Literal["none", "mention", "strict"] = field(
+        "strict",
+        help="Beam decoding: 'mention' makes the caption name one of its concepts (constrained beam search); "
+        "'strict' also bans words of concepts it was not given (measured best, docs/captions.md); 'none': free.",
+    )
     beam_size: int = field(5, help="Beam width (decode=beam).")
+    no_repeat_ngram: int = field(3, help="Beam decoding never says the same n words twice; 0 allows it.")
     length_penalty: float = field(0.7, help="Beam ranking favours longer sentences as this grows (0: pure log-prob).")
     temperature: float = field(1.0, help="Sampling temperature (decode=sample).")
     top_k: int = field(0, help="Sample from the k most likely words only; 0 = all.")
@@ -42,6 +47,8 @@ class MLELSTMConfig:
     def validate(self) -> None:
         if self.temperature <= 0 or not 0 < self.top_p <= 1 or self.beam_size < 1:
             raise ValueError("temperature must be > 0, top_p in (0, 1] and beam_size >= 1")
+        if self.no_repeat_ngram < 0:
+            raise ValueError(f"no_repeat_ngram must not be negative, not {self.no_repeat_ngram}")
 
 
 class MLELSTM(CaptionBackend):
@@ -53,6 +60,8 @@ class MLELSTM(CaptionBackend):
 
     name = "mle-lstm"
     Config = MLELSTMConfig
+    default_weights = Path(__file__).with_name("data") / "mle-lstm.safetensors"
+    """The shipped model file that ``weights=default`` loads when it exists."""
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -60,9 +69,10 @@ class MLELSTM(CaptionBackend):
         self.vocab: Vocab | None = None
         self.concepts: list[str] = []
         self._encoder = None
+        self._names: dict[int, str] | None = None  # word id -> the concept it names
         spec = self.config.weights
-        if spec == "default" and DEFAULT_WEIGHTS.is_file():
-            self.load_state_dict(load_checkpoint(DEFAULT_WEIGHTS)[0])
+        if spec == "default" and self.default_weights.is_file():
+            self.load_state_dict(load_checkpoint(self.default_weights)[0])
         elif spec not in ("default", "none"):
             self.load_state_dict(load_checkpoint(spec)[0])
 
@@ -86,6 +96,7 @@ class MLELSTM(CaptionBackend):
         self.net.eval()
         self.vocab = Vocab(unpack_words(state["vocab"]))
         self.concepts = unpack_words(state["concepts"])
+        self._names = None
 
     def save(self, path: str | Path, *, half: bool = False) -> Path:
         """A standalone model file (``weights=FILE`` loads it); ``half`` stores fp16 weights (half the size)."""
@@ -96,7 +107,7 @@ class MLELSTM(CaptionBackend):
         if self.net is None:
             raise UsageError(
                 f"caption backend {self.name!r} has no trained weights",
-                "train one (stylecap train caption mle-lstm) and pass -c weights=RUN/final/caption.safetensors",
+                f"train one (stylecap train caption {self.name}) and pass -c weights=RUN/final/caption.safetensors",
             )
 
     # -- captioning ----------------------------------------------------------------------
@@ -133,6 +144,21 @@ class MLELSTM(CaptionBackend):
                     cond[row, where[c]] = 1.0
         return cond
 
+    def grounding_words(self, concepts: list[str]) -> tuple[list[int], list[int]]:
+        """Word ids that name one of ``concepts`` (a sentence must hold one) and, under ``grounding=strict``,
+        the ids that name another concept (banned). One-word names only: the decoder picks words one at a time."""
+        if self.config.grounding == "none":
+            return [], []
+        if self._names is None:
+            index = self.vocab.index
+            self._names = {
+                index[p[0]]: c for p, c in ConceptVocab.default().phrases.items() if len(p) == 1 and p[0] in index
+            }
+        wanted = set(concepts)
+        require = [i for i, c in self._names.items() if c in wanted]
+        ban = [i for i, c in self._names.items() if c not in wanted] if self.config.grounding == "strict" else []
+        return require, ban
+
     def generate(self, concept_sets: list[list[str]], *, temperature: float | None = None, seed: int = 0) -> list[str]:
         """One sentence per concept set. ``temperature`` overrides the config and samples (for sweeps)."""
         self._require()
@@ -140,11 +166,13 @@ class MLELSTM(CaptionBackend):
         cond = self.condition_vector(concept_sets).to(next(self.net.parameters()).device)
         special = dict(bos=index[BOS], eos=index[EOS], max_len=cfg.max_len, banned=[index[PAD], index[BOS], index[UNK]])
         if temperature is None and cfg.decode == "beam":
-            rows = [
-                beam_search(self.net, cond[i : i + 1], beam_size=cfg.beam_size, length_penalty=cfg.length_penalty,
-                            **special)[0]
-                for i in range(len(concept_sets))
-            ]  # fmt: skip
+            rows = []
+            for i, concepts in enumerate(concept_sets):
+                require, ban = self.grounding_words(concepts)
+                options = special | {"banned": special["banned"] + ban}
+                rows.append(beam_search(self.net, cond[i : i + 1], beam_size=cfg.beam_size,
+                                        length_penalty=cfg.length_penalty, require=require,
+                                        no_repeat_ngram=cfg.no_repeat_ngram, **options)[0])  # fmt: skip
         else:
             tokens, _ = sample(
                 self.net,

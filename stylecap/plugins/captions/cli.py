@@ -7,13 +7,16 @@ from typing import Optional
 
 import typer
 
+from stylecap.core.config import parse_assignments
 from stylecap.core.errors import UsageError
 
 
-def load_backend(target: str):
-    """A caption backend from a run or pipeline folder, a model file, or a registered name (its default weights)."""
+def load_backend(target: str, options: dict | None = None):
+    """A caption backend from a run or pipeline folder, a model file, or a registered name (its default
+    weights); ``options`` override its config (e.g. ``{"grounding": "none"}``)."""
+    from stylecap.core.config import to_dict
     from stylecap.core.pipeline import Pipeline
-    from stylecap.core.plugins import create
+    from stylecap.core.plugins import create, registry
 
     path = Path(target)
     if path.is_dir():
@@ -21,10 +24,12 @@ def load_backend(target: str):
         caption = Pipeline.load(folder).caption
         if caption is None:
             raise UsageError(f"the pipeline in {folder} has no caption backend", "point at a caption training run")
+        if options:
+            caption.config = registry("caption").get(caption.name).build_config(to_dict(caption.config) | options)
         return caption
     if path.suffix == ".safetensors":
-        return create("caption", "mle-lstm", weights=str(path))
-    return create("caption", target)
+        return create("caption", "mle-lstm", weights=str(path), **(options or {}))
+    return create("caption", target, **(options or {}))
 
 
 def eval_caption(
@@ -37,6 +42,7 @@ def eval_caption(
     formal: Optional[Path] = typer.Option(None, "--formal", help="Formal sentences, one a line (default WordNet)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Corpus cache folder."),
     meteor: bool = typer.Option(True, "--meteor/--no-meteor", help="METEOR needs Java and ~30 s to start."),
+    option: list[str] = typer.Option([], "--caption-option", "-c", help="KEY=VALUE for the backend's config."),
 ) -> None:
     """Evaluate a caption backend on a corpus split: reference metrics, grounding, fluency, style, diversity."""
     from .corpus import CorpusOptions, load_corpus
@@ -45,7 +51,7 @@ def eval_caption(
     temps = [float(t) for t in temperatures.split(",") if t.strip()]
     formal_lines = formal.read_text().splitlines() if formal else None
     report = evaluate(
-        load_backend(target),
+        load_backend(target, parse_assignments(option)),
         load_corpus(CorpusOptions(corpus), cache_dir),
         out,
         split=split,

@@ -15,9 +15,10 @@ from stylecap.core.component import ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field, parse_assignments
 from stylecap.core.errors import CheckpointError, UnknownComponentError, UsageError
 from stylecap.core.plugins import create, registry
+from stylecap.core.styling import shrink
 
 from . import vintage
-from .inference import fit, translate
+from .inference import translate
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -141,6 +142,6 @@ class CycleGAN(StyleBackend, nn.Module):
         progress: ProgressCallback | None = None,
     ) -> torch.Tensor:
         net = self.get_submodule(self.config.direction).to(content.device)
-        image = content if self.config.max_size is None else fit(content, self.config.max_size)
+        image = content if self.config.max_size is None else shrink(content, self.config.max_size)
         out = translate(net, image * 2 - 1, tile=self.config.tile, overlap=self.config.overlap, progress=progress)
         return ((out + 1) / 2).clamp(0, 1)

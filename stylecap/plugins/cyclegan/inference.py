@@ -14,28 +14,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-def fit(image: torch.Tensor, longest: int) -> torch.Tensor:
-    """``image`` shrunk (antialiased) so its longer side is at most ``longest``; never enlarged."""
-    h, w = image.shape[-2:]
-    if max(h, w) <= longest:
-        return image
-    scale = longest / max(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
-
-
-def run_padded(net: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """``net(image)`` for any size: pads to the net's ``multiple`` and crops the result back."""
-    multiple = getattr(net, "multiple", 1)
-    h, w = image.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_h or pad_w:
-        image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
-    return net(image)[..., :h, :w]
+from stylecap.core.styling import run_padded, shrink
 
 
 @contextlib.contextmanager
@@ -105,7 +86,7 @@ def translate(
     that share the statistics of the whole picture shrunk to one tile."""
     if max(image.shape[-2:]) <= tile:
         return run_padded(net, image)
-    with shared_statistics(net, fit(image, tile)):
+    with shared_statistics(net, shrink(image, tile)):
         return tiled(net, image, tile=tile, overlap=overlap, progress=progress)
 
 

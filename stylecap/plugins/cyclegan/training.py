@@ -20,10 +20,11 @@ from torchvision.utils import make_grid
 from stylecap.core.component import Trainer
 from stylecap.core.config import field
 from stylecap.core.errors import ConfigError
-from stylecap.core.imageio import find_images, read_image, to_pil, to_tensor
+from stylecap.core.imageio import find_images, to_pil
 from stylecap.core.plugins import create
-from stylecap.core.training.config import TrainConfig
+from stylecap.core.training.config import Schedule, TrainConfig
 from stylecap.core.training.data import seeded
+from stylecap.core.training.images import UnpairedImages
 
 from .backend import CycleGAN, CycleGANConfig, check_component, options
 
@@ -83,31 +84,6 @@ class ImagePool(nn.Module):
         return torch.stack(out)
 
 
-class UnpairedImages(torch.utils.data.Dataset):
-    """Item i: domain A's i-th picture and a random domain B picture, each resized, randomly cropped
-    and flipped, in [-1, 1]. The engine seeds every item, so the draws repeat exactly on resume."""
-
-    def __init__(self, a: list[Path], b: list[Path], load_size: int, crop_size: int, flip: bool):
-        self.a, self.b = a, b
-        self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
-
-    def __len__(self) -> int:
-        return max(len(self.a), len(self.b))
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        b = self.b[int(torch.randint(len(self.b), ()))]
-        return self.load(self.a[index % len(self.a)]), self.load(b)
-
-    def load(self, path: Path) -> torch.Tensor:
-        image = read_image(path).rgb
-        scale = self.load_size / min(image.size)
-        image = image.resize([max(self.load_size, round(s * scale)) for s in image.size], Image.Resampling.BICUBIC)
-        x = int(torch.randint(image.width - self.crop_size + 1, ()))
-        y = int(torch.randint(image.height - self.crop_size + 1, ()))
-        t = to_tensor(image.crop((x, y, x + self.crop_size, y + self.crop_size)))[0] * 2 - 1
-        return t.flip(-1) if self.flip and torch.rand(()) < 0.5 else t
-
-
 class Generators(nn.Module):
     """Both directions; one call makes every picture the losses need, so DDP sees one forward per step."""
 
@@ -153,7 +129,7 @@ class CycleGANTrainConfig(TrainConfig):
     lr: float = field(2e-4, help="Adam learning rate of generators and discriminators")
     beta1: float = field(0.5, help="Adam beta1")
     batch_size: int = field(1, help="global batch size (CycleGAN uses 1)")
-    lr_schedule: Literal["constant", "linear", "cosine", "constant-then-linear"] = field(
+    lr_schedule: Schedule = field(
         "constant-then-linear", help="learning-rate factor over the run: CycleGAN's is constant, then linear to 0"
     )
 
@@ -208,7 +184,7 @@ class CycleGANTrainer(Trainer):
 
     def train_step(self, batch: Any, engine: Any) -> dict[str, torch.Tensor]:
         c, gan = self.config, self.config.gan_loss
-        real_a, real_b = batch
+        real_a, real_b = (x * 2 - 1 for x in batch)  # the generators work in [-1, 1]
         d = self.models["d"]
         critics = getattr(d, "module", d)  # frozen for G's step; through DDP's wrapper it would wait for gradients
         critics.requires_grad_(False)
@@ -239,7 +215,7 @@ class CycleGANTrainer(Trainer):
         """Rows A -> B -> A and B -> A -> B on the first pair of pictures."""
         with seeded(0):
             a, b = self.dataset[0]
-        real_a, real_b = engine.to_device([a[None], b[None]])
+        real_a, real_b = engine.to_device([a[None] * 2 - 1, b[None] * 2 - 1])
         g = self.models["g"]
         out = getattr(g, "module", g)(real_a, real_b, identity=False)
         grid = torch.cat([real_a, out["fake_b"], out["rec_a"], real_b, out["fake_a"], out["rec_b"]])

@@ -14,18 +14,17 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch.nn import functional as F
 
+from stylecap.core import styling
 from stylecap.core.component import IMAGE, Encoder, ProgressCallback, StyleBackend
 from stylecap.core.config import field
-from stylecap.core.errors import UsageError
 from stylecap.core.hookspecs import hookimpl
 from stylecap.core.imageio import read_image, to_pil, to_tensor, write_image
 from stylecap.core.perceptual import PerceptualLoss
 from stylecap.core.plugins import create
+from stylecap.core.styling import blend_weights, fit_size, keep_colors, resize, shrink
 from stylecap.plugins.losses import ContentLoss, GramLoss, LayerLossConfig, RangeLoss, TVLoss
 
-from . import color
 from .tiling import TiledEncoder
 
 RANGE_WEIGHT = 1e3
@@ -125,40 +124,27 @@ class Gatys(StyleBackend):
         """Stylise ``content``; ``masks`` ``[len(styles), 1, H, W]`` give each style its region
         (then ``style_weights`` are not used)."""
         cfg = self.config
-        styles = [s.to(content) for s in styles]
-        weights = [1.0] * len(styles) if style_weights is None else [float(w) for w in style_weights]
-        if not styles or len(weights) != len(styles) or min(weights) < 0 or sum(weights) <= 0:
-            raise UsageError(
-                f"gatys got {len(styles)} style images and {len(weights)} weights",
-                "pass at least one style image, and one non-negative weight per style",
-            )
-        content = _resize(content, _fit(content.shape[-2:], cfg.max_size))
-        regions = self._regions(masks, len(styles), content)
+        weights = blend_weights("gatys", styles, style_weights)
+        content = shrink(content, cfg.max_size)
+        regions = styling.regions("gatys", cfg.masks if masks is None else masks, len(styles), content.shape[-2:])
         if regions is not None:
             weights = list(torch.eye(len(styles), device=content.device))
-
-        base, keep_color = content, cfg.preserve_color == "luminance"
-        if keep_color:
-            base, styles = color.grey(content), [color.grey(s, like=content) for s in styles]
-        elif cfg.preserve_color == "histogram":
-            styles = [color.match_histogram(s, content) for s in styles]
-
-        def finish(image: torch.Tensor) -> torch.Tensor:
-            image = image.clamp(0, 1)
-            return color.recolor(image, _resize(content, image.shape[-2:])) if keep_color else image
+        base, styles, finish = keep_colors(cfg.preserve_color, content, [s.to(content) for s in styles])
 
         objective = self._objective(self.encoder.to(content.device).eval())
-        sizes = _pyramid(content.shape[-2:], cfg.pyramid_levels)
+        sizes = pyramid(content.shape[-2:], cfg.pyramid_levels)
         image = self._init(base, sizes[0])
         for level, size in enumerate(sizes):
             style_size = round(cfg.style_scale * max(size))
-            level_styles = [(_resize(s, _fit(s.shape[-2:], style_size, grow=True)), w) for s, w in zip(styles, weights)]
+            level_styles = [
+                (resize(s, fit_size(s.shape[-2:], style_size, grow=True)), w) for s, w in zip(styles, weights)
+            ]
             objective.set_targets(
-                content=_resize(base, size), **{name: level_styles for name in ["style", *self._extra_losses()]}
+                content=resize(base, size), **{name: level_styles for name in ["style", *self._extra_losses()]}
             )
-            objective.losses["style"].masks = None if regions is None else _resize(regions, size)
+            objective.losses["style"].masks = None if regions is None else resize(regions, size)
             run = _Run(level * cfg.steps, cfg.steps * len(sizes), progress, finish)
-            image = self._optimize(objective, _resize(image, size), run)
+            image = self._optimize(objective, resize(image, size), run)
         return finish(image)
 
     def _objective(self, encoder: Encoder) -> PerceptualLoss:
@@ -180,27 +166,15 @@ class Gatys(StyleBackend):
         """``extra_losses`` as name -> weight; like the Gram term, each is targeted at the styles."""
         return {name: float(weight) for name, _, weight in (i.rpartition(":") for i in self.config.extra_losses)}
 
-    def _regions(self, masks: torch.Tensor | None, count: int, content: torch.Tensor) -> torch.Tensor | None:
-        """The masks as ``[count, 1, H, W]`` at the content's size, from the argument or the config."""
-        if masks is None and self.config.masks:
-            masks = torch.cat([_resize(to_tensor(read_image(p).rgb), content.shape[-2:]) for p in self.config.masks])
-            masks = masks.mean(1, keepdim=True)
-        if masks is None:
-            return None
-        masks = masks.to(content).reshape(masks.shape[0], 1, *masks.shape[-2:])
-        if masks.shape[0] != count:
-            raise UsageError(f"gatys got {masks.shape[0]} masks for {count} styles", "give one mask per style image")
-        return _resize(masks, content.shape[-2:])
-
     def _init(self, content: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         init = self.config.init
         if init == "content":
-            return _resize(content, size)
+            return resize(content, size)
         if init == "noise":
             seed = self.config.seed
             generator = None if seed is None else torch.Generator(content.device).manual_seed(seed)
             return torch.rand((1, 3, *size), generator=generator, device=content.device)
-        return _resize(to_tensor(read_image(init).rgb).to(content), size)
+        return resize(to_tensor(read_image(init).rgb).to(content), size)
 
     def _optimize(self, objective: PerceptualLoss, image: torch.Tensor, run: _Run) -> torch.Tensor:
         cfg = self.config
@@ -238,24 +212,9 @@ class _Run:
     finish: Callable[[torch.Tensor], torch.Tensor]
 
 
-def _fit(size: Sequence[int], longer: int | None, grow: bool = False) -> tuple[int, int]:
-    """``size`` scaled so its longer side is ``longer`` (only shrunk unless ``grow``)."""
-    h, w = size
-    if longer is None or (max(h, w) <= longer and not grow):
-        return h, w
-    scale = longer / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
-def _pyramid(size: Sequence[int], levels: int) -> list[tuple[int, int]]:
+def pyramid(size: Sequence[int], levels: int) -> list[tuple[int, int]]:
     """Sizes from coarse to fine, each half the next, ending at ``size``."""
-    return [_fit(size, round(max(size) / 2**k)) for k in reversed(range(levels))]
-
-
-def _resize(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+    return [fit_size(size, round(max(size) / 2**k)) for k in reversed(range(levels))]
 
 
 @hookimpl

@@ -11,15 +11,12 @@ which equal the untiled ones wherever the margin covers the receptive field.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
-from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from stylecap.core.component import Encoder, Features
 from stylecap.core.errors import UsageError
@@ -33,21 +30,6 @@ PROBE = 64
 
 Box = tuple[int, int, int, int]
 """Rows ``[top, bottom)`` and columns ``[left, right)`` in pixels of the framed picture."""
-
-
-def fold_batch_norm(encoder: Encoder) -> Encoder:
-    """A copy of ``encoder`` with every eval-mode BatchNorm that follows a convolution in a
-    Sequential folded into it: the same function with one pass over the activations fewer,
-    forward and back (about a fifth of a step for EfficientNet on a CPU)."""
-    encoder = copy.deepcopy(encoder)
-    for block in encoder.modules():
-        if isinstance(block, nn.Sequential):
-            names = list(block._modules)
-            for a, b in zip(names, names[1:]):
-                conv, norm = block._modules[a], block._modules[b]
-                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and not norm.training:
-                    block._modules[a], block._modules[b] = fuse_conv_bn_eval(conv.eval(), norm), nn.Identity()
-    return encoder
 
 
 class TiledEncoder(Encoder):
@@ -72,7 +54,7 @@ class TiledEncoder(Encoder):
         precision: Literal["fp32", "bf16"] = "fp32",
     ):
         super().__init__()
-        self.encoder = fold_batch_norm(encoder)
+        self.encoder = encoder.folded()
         self.layers = tuple(layers)
         self.tile_size, self.margin, self.precision = tile_size, margin, precision
         self.strides: dict[str, int] = {}

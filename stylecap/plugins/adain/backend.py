@@ -1,0 +1,202 @@
+"""The ``adain`` style backend: one encoder pass, AdaIN on the features, one decoder pass."""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from stylecap.core.checkpoint import load_checkpoint, metadata_json
+from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
+from stylecap.core.config import field
+from stylecap.core.errors import CheckpointError
+from stylecap.core.plugins import create
+from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
+
+from .decoder import Decoder
+from .statistics import style_code, transfer
+
+SHIPPED = "lite0"
+"""The decoder that ships inside the package, trained for efficientnet-lite0 (docs/adain.md)."""
+
+ENCODER, LEVELS, WIDTH = "efficientnet-lite0", ["stage3", "stage2", "stage1"], 16
+"""What an untrained decoder is built for unless the config says otherwise."""
+
+BORDER = 16
+"""Reflected pixels around the content while it is encoded and decoded, cropped off after: without
+them the encoder's zero padding makes bright or dark rims along the picture's edges."""
+
+
+def shipped_file() -> Path:
+    return Path(str(importlib.resources.files(__package__) / "weights" / f"{ENCODER}-decoder.safetensors"))
+
+
+@dataclass
+class AdaINConfig:
+    weights: str | None = field(
+        SHIPPED,
+        help=f"decoder: '{SHIPPED}' (shipped, for efficientnet-lite0, offline), a .safetensors file written by "
+        "`stylecap train style adain`, or none (untrained; a saved pipeline loads its weights)",
+    )
+    alpha: float = field(1.0, help="style strength: 0 gives back the content (as the decoder sees it), 1 all style")
+    preserve_color: ColorMode = field(
+        "none", help="keep the content's colours: transfer luminance only, or match style colours to the content"
+    )
+    masks: list[Path] = field([], help="one grey mask image per style (white = where that style goes)")
+    max_size: int | None = field(1024, help="longer side of the output in pixels (the content is only shrunk)")
+    style_size: int | None = field(512, help="style pictures are shrunk to this longer side: smaller, bigger strokes")
+    encoder: str | None = field(None, help="registered encoder; None: the one the weights were trained with")
+    encoder_weights: str | None = field(None, help="the encoder's weights (name or file); None: its default")
+    levels: list[str] | None = field(
+        None, help="encoder layers restyled and decoded, deepest first; None: the weights'"
+    )
+    width: int | None = field(None, help="decoder channels at full resolution; None: the weights'")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        "auto", help="network precision: auto is bf16 on CUDA and fp32 on CPU (statistics stay fp32)"
+    )
+
+    def validate(self) -> None:
+        if self.weights not in (None, SHIPPED) and not Path(self.weights).is_file():
+            raise ValueError(f"weights {self.weights!r} is neither {SHIPPED!r}, none, nor a checkpoint file")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be between 0 and 1, not {self.alpha}")
+        for name in ("max_size", "style_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 16:
+                raise ValueError(f"{name} must be at least 16 pixels, not {getattr(self, name)}")
+
+
+def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
+    """The architecture (encoder, levels, width) the weights were made for, and the decoder's tensors.
+
+    A file may be a training checkpoint (``step-N/weights.safetensors``), a saved pipeline's
+    ``style.safetensors`` or the shipped decoder: all keep the decoder under ``decoder.`` and a
+    config naming the architecture in their metadata.
+    """
+    if weights is None:
+        return {}, None
+    if weights == SHIPPED and not shipped_file().is_file():
+        raise CheckpointError(f"the shipped AdaIN decoder {shipped_file()} is missing", "reinstall stylecap")
+    tensors, metadata = load_checkpoint(shipped_file() if weights == SHIPPED else weights)
+    config = metadata_json(metadata, "config", {})
+    if not config.get("levels"):
+        raise CheckpointError(f"{weights} names no AdaIN decoder levels", "give a checkpoint of an adain run")
+    state = {k: v.float() for k, v in tensors.items() if k.startswith("decoder.")}
+    return {k: config[k] for k in ("encoder", "levels", "width") if k in config}, state
+
+
+class AdaIN(StyleBackend, nn.Module):
+    """Real-time arbitrary style transfer (AdaIN): the content's features take the style's
+    channel means and deviations, and a trained decoder turns them back into a picture.
+
+    One forward pass per picture; any style image; blends, masks, colour preservation and
+    an alpha for the strength. The shipped decoder works offline with efficientnet-lite0.
+    """
+
+    name = "adain"
+    Config = AdaINConfig
+    weights = (
+        Weights(
+            SHIPPED,
+            "decoder for efficientnet-lite0 (stage3 + skips from stage2, stage1), trained on offline photos "
+            "and painting-style images; see docs/adain.md",
+            "shipped with stylecap",
+            offline=True,
+        ),
+    )
+
+    def __init__(self, config: AdaINConfig | None = None, *, encoder: Encoder | None = None):
+        super().__init__(config)
+        found, state = read_weights(self.config.weights)
+        c = self.config = replace(
+            self.config,
+            encoder=self.config.encoder or found.get("encoder", ENCODER),
+            levels=self.config.levels or found.get("levels", LEVELS),
+            width=self.config.width or found.get("width", WIDTH),
+        )
+        options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
+        encoder = encoder or create("encoder", c.encoder, **options)
+        self._encoder = [encoder.folded()]  # in a list: not a submodule, so not saved with the decoder
+        self.decoder = build_decoder(self.encoder, c.levels, c.width)
+        if state is not None:
+            try:
+                self.load_state_dict(state)
+            except RuntimeError as e:
+                raise CheckpointError(
+                    f"weights {c.weights!r} do not fit an AdaIN decoder for {c.encoder} at {c.levels}: {e}",
+                    "give the encoder, levels and width the decoder was trained with",
+                ) from None
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._encoder[0]
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        *,
+        style_weights: Sequence[float] | None = None,
+        progress: ProgressCallback | None = None,
+        masks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Stylise ``content`` (a batch works too); ``masks`` ``[len(styles), 1, H, W]`` give each
+        style its region (then ``style_weights`` are not used)."""
+        c = self.config
+        weights = blend_weights("adain", styles, style_weights)
+        content = shrink(content, c.max_size)
+        areas = regions("adain", c.masks if masks is None else masks, len(styles), content.shape[-2:])
+        base, styles, finish = keep_colors(c.preserve_color, content, [s.to(content) for s in styles])
+        self._place(content.device)
+        codes = [style_code(self.encode(shrink(s, c.style_size))) for s in styles]
+
+        framed, crop = frame(base, self.decoder.multiple, BORDER)
+        if areas is not None:
+            areas = frame(areas, self.decoder.multiple, BORDER)[0]
+        features = self.encode(framed)
+        targets = transfer(features, codes, weights, alpha=c.alpha, regions=areas)
+        with self._autocast(framed.device):
+            decoded = self.decoder(targets)
+        out = finish(crop(decoded.float()))
+        if progress is not None:
+            progress(1, 1, {})
+        return out
+
+    def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Encoder features (fp32) of ``layers`` (default: the decoder's levels)."""
+        with self._autocast(image.device):
+            image = image.contiguous(memory_format=torch.channels_last)
+            found = self.encoder.features(image, layers or self.config.levels)
+        return {name: f.float() for name, f in found.items()}
+
+    def _place(self, device: torch.device) -> None:
+        """Networks on ``device`` in channels-last layout (faster convolutions on CPUs and GPUs)."""
+        for net in (self.decoder, self.encoder):
+            net.to(device, memory_format=torch.channels_last)
+
+    def _autocast(self, device: torch.device):
+        precision = self.config.precision
+        if precision == "auto":
+            precision = "bf16" if device.type == "cuda" else "fp32"
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def reconstruct(self, image: torch.Tensor) -> torch.Tensor:
+        """The decoder's picture of the unchanged features: what alpha=0 gives."""
+        self._place(image.device)
+        framed, crop = frame(image, self.decoder.multiple, BORDER)
+        with self._autocast(image.device):
+            out = self.decoder(self.encode(framed))
+        return crop(out.float()).clamp(0, 1)
+
+
+def build_decoder(encoder: Encoder, levels: Sequence[str], width: int) -> Decoder:
+    """A decoder sized for ``encoder``'s ``levels``."""
+    geometry = encoder.geometry(levels)
+    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width)

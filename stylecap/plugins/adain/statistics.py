@@ -1,0 +1,82 @@
+"""Adaptive instance normalisation (Huang & Belongie 2017) and the style code it transfers.
+
+A style code is each layer's channel mean and standard deviation. AdaIN gives the content's
+features the style's code; blends of styles mix codes linearly, masks give each style a region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-5
+
+Code = dict[str, tuple[torch.Tensor, torch.Tensor]]
+"""Layer name -> (mean, std), each ``[B, C, 1, 1]``."""
+
+
+def mean_std(x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel mean and (biased) standard deviation over space; with ``mask`` ``[B|1, 1, H, W]``,
+    weighted by it, so a region's statistics ignore the rest of the picture."""
+    x = x.float()
+    if mask is None:
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    else:
+        w = mask / mask.sum((2, 3), keepdim=True).clamp_min(EPS)
+        mean = (x * w).sum((2, 3), keepdim=True)
+        var = ((x - mean).square() * w).sum((2, 3), keepdim=True)
+    return mean, (var + EPS).sqrt()
+
+
+def style_code(features: dict[str, torch.Tensor]) -> Code:
+    return {name: mean_std(f) for name, f in features.items()}
+
+
+def blend(codes: Sequence[Code], weights: Sequence[float]) -> Code:
+    """The weighted mix of several codes: interpolating AdaIN outputs is interpolating codes."""
+    return {
+        name: (
+            sum(w * code[name][0] for code, w in zip(codes, weights)),
+            sum(w * code[name][1] for code, w in zip(codes, weights)),
+        )
+        for name in codes[0]
+    }
+
+
+def adain(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``x`` normalised by its own statistics (inside ``mask``), then given ``mean`` and ``std``."""
+    own_mean, own_std = mean_std(x, mask)
+    return (x.float() - own_mean) / own_std * std + mean
+
+
+def transfer(
+    features: dict[str, torch.Tensor],
+    codes: Sequence[Code],
+    weights: Sequence[float],
+    *,
+    alpha: float = 1.0,
+    regions: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The decoder's targets: each layer's content features with the style's code.
+
+    Without ``regions`` the codes are blended by ``weights``; with ``regions`` (``[K, 1, H, W]``,
+    one per code) each style goes where its mask is and the content stays where none is.
+    ``alpha`` mixes the result with the content features (0: the content, 1: all style).
+    """
+    mixed = blend(codes, weights) if regions is None else {}
+    out = {}
+    for name, f in features.items():
+        f = f.float()
+        if regions is None:
+            mean, std = mixed[name]
+            t = adain(f, mean, std)
+        else:
+            masks = F.interpolate(regions.to(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
+            masks = masks / masks.sum(0, keepdim=True).clamp_min(1)  # overlaps share, gaps keep the content
+            t = f * (1 - masks.sum(0, keepdim=True))
+            for m, code in zip(masks, codes):
+                t = t + m[None] * adain(f, *code[name], mask=m[None])
+        out[name] = alpha * t + (1 - alpha) * f
+    return out

@@ -1,0 +1,130 @@
+"""The ``adain`` trainer: a decoder learns to turn AdaIN-restyled features into pictures.
+
+The encoder stays frozen. Each step restyles a batch of content crops with a batch of style
+crops (pair i with pair i), decodes, re-encodes the result and asks for (Huang & Belongie 2017)
+its deepest features to match the AdaIN target (content loss) and its channel means and
+deviations at the style layers to match the style's (style loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.utils import make_grid
+
+from stylecap.core.component import Trainer
+from stylecap.core.config import field
+from stylecap.core.errors import ConfigError
+from stylecap.core.imageio import find_images, to_pil
+from stylecap.core.plugins import create
+from stylecap.core.training.config import Schedule, TrainConfig
+from stylecap.core.training.data import seeded
+from stylecap.core.training.images import UnpairedImages
+
+from .backend import ENCODER, LEVELS, WIDTH, AdaIN, AdaINConfig, build_decoder
+from .statistics import mean_std, style_code, transfer
+
+
+@dataclass
+class AdaINTrainConfig(TrainConfig):
+    content: Path | None = field(None, help="folder of content pictures (photos)")
+    style: Path | None = field(None, help="folder of style pictures (paintings)")
+    load_size: int = field(320, help="pictures are resized so their shorter side is this, then cropped")
+    crop_size: int = field(256, help="side of the random square crops trained on")
+    flip: bool = field(True, help="flip crops left-right at random")
+    encoder: str = field(ENCODER, help="registered encoder, frozen (stylecap list encoder)")
+    encoder_weights: str | None = field(None, help="the encoder's weights (name or file); None: its default")
+    levels: list[str] = field(LEVELS, help="encoder layers restyled and decoded, deepest first (one per resolution)")
+    width: int = field(WIDTH, help="decoder channels at full resolution (doubled per halving, up to 8x)")
+    style_layers: list[str] | None = field(None, help="layers whose means and deviations carry style; None: encoder's")
+    content_weight: float = field(1.0, help="weight of the content loss (deepest level against the AdaIN target)")
+    style_weight: float = field(10.0, help="weight of the style loss (mean and std over the style layers)")
+    lr: float = field(1e-4, help="Adam learning rate")
+    batch_size: int = field(8, help="global batch size")
+    lr_schedule: Schedule = field("cosine", help="learning-rate factor over the run: constant, linear, cosine, ...")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("content", "style"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} is required: a folder of pictures")
+        if not 16 <= self.crop_size <= self.load_size:
+            raise ValueError(f"crop_size must be from 16 to load_size ({self.load_size}), not {self.crop_size}")
+        if self.content_weight < 0 or self.style_weight < 0 or self.lr <= 0:
+            raise ValueError("content_weight and style_weight must not be negative, and lr must be positive")
+        if not self.levels:
+            raise ValueError("levels must name at least one encoder layer")
+
+
+class AdaINTrainer(Trainer):
+    """Trains an AdaIN decoder for a frozen encoder on folders of photos and paintings."""
+
+    name = "adain"
+    target = "style"
+    Config = AdaINTrainConfig
+
+    def build(self, engine: Any) -> None:
+        c = self.config
+        options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
+        self.encoder = create("encoder", c.encoder, **options)
+        self.style_layers = list(c.style_layers or self.encoder.style_layers)
+        decoder = build_decoder(self.encoder, c.levels, c.width)
+        if c.crop_size % decoder.multiple:
+            raise ConfigError(
+                f"trainer 'adain': crop_size {c.crop_size} does not divide by {decoder.multiple} (levels {c.levels})",
+                f"use a crop_size that is a multiple of {decoder.multiple}",
+            )
+        self.encoder.to(engine.device)
+        self.models = {"decoder": decoder}
+        self.optimizers = {"decoder": torch.optim.Adam(decoder.parameters(), lr=c.lr)}
+        content, style = find_images([c.content]), find_images([c.style])
+        self.dataset = UnpairedImages(content, style, c.load_size, c.crop_size, c.flip)
+
+    def losses(self, content: torch.Tensor, style: torch.Tensor, engine: Any) -> dict[str, torch.Tensor]:
+        c = self.config
+        deepest = c.levels[0]
+        with torch.no_grad():
+            features = self.encoder.features(content, c.levels)
+            code = style_code(self.encoder.features(style, list(dict.fromkeys([*self.style_layers, *c.levels]))))
+            targets = transfer(features, [{k: code[k] for k in c.levels}], [1.0])
+        with engine.autocast():
+            out = self.models["decoder"](targets)
+            got = self.encoder.features(out, list(dict.fromkeys([*self.style_layers, deepest])))
+        content_loss = F.mse_loss(got[deepest].float(), targets[deepest])
+        style_loss = sum(
+            F.mse_loss(m, code[k][0]) + F.mse_loss(s, code[k][1])
+            for k in self.style_layers
+            for m, s in [mean_std(got[k])]
+        )
+        return {"content": content_loss, "style": style_loss, "out": out}
+
+    def train_step(self, batch: Any, engine: Any) -> dict[str, torch.Tensor]:
+        c = self.config
+        parts = self.losses(*batch, engine)
+        loss = c.content_weight * parts["content"] + c.style_weight * parts["style"]
+        engine.optimize("decoder", loss)
+        return {"loss": loss, "content": parts["content"], "style": parts["style"]}
+
+    def sample(self, engine: Any) -> Image.Image:
+        """Rows of content, style, result on the first four pairs."""
+        with seeded(0):
+            pairs = [self.dataset[i % len(self.dataset)] for i in range(4)]
+        content, style = engine.to_device([torch.stack([p[i] for p in pairs]) for i in (0, 1)])
+        with torch.no_grad():
+            out = self.losses(content, style, engine)["out"].float().clamp(0, 1)
+        grid = torch.stack([content, style, out], 1).flatten(0, 1)
+        return to_pil(make_grid(grid, nrow=3, padding=2, pad_value=1))
+
+    def export(self) -> AdaIN:
+        c = self.config
+        config = AdaINConfig(
+            weights=None, encoder=c.encoder, encoder_weights=c.encoder_weights, levels=list(c.levels), width=c.width
+        )
+        backend = AdaIN(config, encoder=self.encoder)
+        backend.decoder.load_state_dict(self.models["decoder"].state_dict())
+        return backend

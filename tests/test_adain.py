@@ -1,0 +1,216 @@
+"""AdaIN: the statistics are exact, every option changes the picture as it says, the trainer
+learns and resumes exactly, and the shipped decoder works offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import stylecap
+from stylecap.core import color
+from stylecap.core.errors import CheckpointError, ConfigError
+from stylecap.core.imageio import to_tensor
+from stylecap.plugins.adain.statistics import adain, blend, mean_std, style_code, transfer
+
+from .conftest import check_resume_is_exact, metrics, run_cli
+
+TINY = {"weights": None, "encoder_weights": "random", "width": 4}
+TRAIN = {
+    "encoder_weights": "random", "width": 4, "crop_size": 32, "load_size": 32, "batch_size": 2,
+    "log_every": 1, "flip": False,
+}  # fmt: skip
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def smooth(seed: int, size: int = 40, tint=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 5, 5, generator=g), size=size, mode="bilinear")
+    return base * torch.tensor(tint)[:, None, None]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """Content: smooth random pictures; style: the same kind, tinted strongly red."""
+    for name, tint in (("content", (1.0, 1.0, 1.0)), ("style", (1.0, 0.2, 0.1))):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            pixels = smooth(i + 10 * len(name), 32, tint)[0].permute(1, 2, 0).mul(255).byte().numpy()
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    return {"content": tmp_path / "content", "style": tmp_path / "style"}
+
+
+def tiny(**options) -> stylecap.StyleBackend:
+    """An untrained AdaIN on a random encoder. Its last layer is scaled into [0, 1] (an untrained
+    decoder's picture is mostly clipped to black), so the picture shows what the features do."""
+    backend = stylecap.create("style", "adain", **(TINY | options))
+    last = backend.decoder.to_rgb[-1]
+    with torch.no_grad():
+        last.weight.mul_(0.1)
+        last.bias.fill_(0.5)
+    return backend
+
+
+# -- the operation ----------------------------------------------------------------------------
+
+
+def test_adain_gives_exactly_the_target_statistics():
+    x = torch.randn(2, 5, 9, 7) * 3 + 1
+    mean, std = torch.randn(2, 5, 1, 1), torch.rand(2, 5, 1, 1) + 0.5
+    got_mean, got_std = mean_std(adain(x, mean, std))
+    assert torch.allclose(got_mean, mean, atol=1e-5) and torch.allclose(got_std, std, atol=1e-4)
+    assert torch.allclose(mean_std(x)[1] ** 2, x.var((2, 3), keepdim=True, correction=0) + 1e-5, rtol=1e-5)
+
+
+def test_masked_statistics_ignore_the_rest_of_the_picture():
+    x = torch.randn(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :, :3] = 1
+    left_mean, left_std = mean_std(x[..., :3])
+    mean, std = mean_std(x, mask)
+    assert torch.allclose(mean, left_mean, atol=1e-6) and torch.allclose(std, left_std, atol=1e-5)
+    target = (torch.ones(1, 3, 1, 1), torch.full((1, 3, 1, 1), 2.0))
+    moved = adain(x, *target, mask=mask)
+    assert torch.allclose(mean_std(moved[..., :3])[0], target[0], atol=1e-5)
+
+
+def test_alpha_blends_and_regions_of_the_restyled_features():
+    f = {"a": torch.randn(1, 4, 6, 6)}
+    red, blue = style_code({"a": torch.randn(1, 4, 3, 3) + 2}), style_code({"a": torch.randn(1, 4, 3, 3) - 2})
+    assert torch.allclose(transfer(f, [red], [1.0], alpha=0)["a"], f["a"])
+    full = transfer(f, [red], [1.0])["a"]
+    assert torch.allclose(transfer(f, [red], [1.0], alpha=0.25)["a"], 0.25 * full + 0.75 * f["a"], atol=1e-6)
+    assert torch.allclose(mean_std(full)[0], red["a"][0], atol=1e-5)
+    mixed = transfer(f, [red, blue], [0.3, 0.7])["a"]
+    assert torch.allclose(mean_std(mixed)[0], blend([red, blue], [0.3, 0.7])["a"][0], atol=1e-5)
+    halves = torch.zeros(2, 1, 6, 6)
+    halves[0, ..., :3], halves[1, ..., 3:] = 1, 1
+    split = transfer(f, [red, blue], [0.5, 0.5], regions=halves)["a"]
+    assert torch.allclose(mean_std(split[..., :3])[0], red["a"][0], atol=1e-4)
+    assert torch.allclose(mean_std(split[..., 3:])[0], blue["a"][0], atol=1e-4)
+
+
+# -- the backend ------------------------------------------------------------------------------
+
+
+def test_alpha_zero_gives_the_decoders_reconstruction_and_sizes_are_kept():
+    backend = tiny(alpha=0.0)
+    content = smooth(0, 37)[..., :29]  # odd sizes: padded to the decoder's multiple and cropped back
+    out = backend.stylize(content, [smooth(1)])
+    assert out.shape == content.shape
+    assert torch.equal(out, backend.reconstruct(content))
+    shrunk = tiny(max_size=16).stylize(content, [smooth(1)])
+    assert shrunk.shape[-2:] == (16, 13)
+
+
+def test_blend_weights_and_masks_choose_the_style():
+    backend = tiny()
+    content, red, blue = smooth(0, 64), smooth(1, 40, (1, 0.1, 0.1)), smooth(2, 40, (0.1, 0.1, 1))
+    only_red = backend.stylize(content, [red])
+    assert torch.allclose(backend.stylize(content, [red, blue], style_weights=[1, 0]), only_red, atol=1e-5)
+    only_blue = backend.stylize(content, [blue])
+    halves = torch.zeros(2, 1, 64, 64)
+    halves[0, ..., :32], halves[1, ..., 32:] = 1, 1
+    split = backend.stylize(content, [red, blue], masks=halves)
+
+    def closer(region, to, than):
+        return (split[region] - to[region]).abs().mean() < (split[region] - than[region]).abs().mean()
+
+    left, right = (..., slice(None), slice(0, 16)), (..., slice(None), slice(48, 64))  # away from the seam
+    assert closer(left, only_red, only_blue) and closer(right, only_blue, only_red)
+
+
+def test_masks_from_files_need_one_per_style(tmp_path):
+    Image.new("L", (8, 8), 255).save(tmp_path / "m.png")
+    backend = stylecap.create("style", "adain", masks=[str(tmp_path / "m.png")], **TINY)
+    with pytest.raises(stylecap.StylecapError, match="1 masks for 2 styles"):
+        backend.stylize(smooth(0), [smooth(1), smooth(2)])
+
+
+def test_luminance_preservation_keeps_the_contents_chroma():
+    backend = tiny(preserve_color="luminance")
+    content = smooth(0, 32) * 0.5 + 0.25
+    out = backend.stylize(content, [smooth(1, 32, (1, 0.1, 0.1))])
+    inside = ((out > 0.01) & (out < 0.99)).all(1, keepdim=True)  # where clipping to [0, 1] changed nothing
+    assert inside.float().mean() > 0.5
+    chroma_out, chroma_content = color.to_yiq(out)[:, 1:], color.to_yiq(content)[:, 1:]
+    assert torch.allclose(chroma_out * inside, chroma_content * inside, atol=1e-4)
+
+
+def test_shipped_decoder_works_offline_and_moves_style_statistics():
+    backend = stylecap.create("style", "adain")
+    assert backend.config.encoder == "efficientnet-lite0" and backend.config.levels
+    content, style = smooth(0, 64), smooth(1, 64, (1, 0.2, 0.1))
+    out = backend.stylize(content, [style])
+    layers = list(backend.encoder.style_layers)
+    code = [style_code(backend.encoder.features(x, layers)) for x in (content, style, out)]
+    ratios = []
+    for layer in layers:
+        before = (code[0][layer][0] - code[1][layer][0]).norm()
+        after = (code[2][layer][0] - code[1][layer][0]).norm()
+        assert after < before, layer  # every layer's means move toward the style's
+        ratios.append(float(after / before))
+    assert sum(ratios) / len(ratios) < 0.6, ratios
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [({"alpha": 1.5}, "alpha"), ({"weights": "missing.safetensors"}, "weights"), ({"max_size": 4}, "max_size"),
+     ({"preserve_color": "sepia"}, "preserve_color"), ({"style_size": 8}, "style_size")],
+)  # fmt: skip
+def test_bad_values_are_config_errors_naming_the_field(values, field):
+    with pytest.raises(ConfigError, match=field):
+        stylecap.registry("style").get("adain").build_config(values)
+
+
+def test_weights_for_another_architecture_are_refused(tmp_path):
+    backend = tiny()
+    pipe = stylecap.Pipeline(backend)
+    pipe.save(tmp_path / "p")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), width=8)
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_exports_a_working_backend(folders, tmp_path):
+    run = tmp_path / "run"
+    trained = stylecap.train("style", "adain", out=run, steps=30, lr=3e-3, sample_every=30, **folders, **TRAIN)
+    rows = metrics(run)
+    first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+    assert (run / "samples" / "step-00000030.png").is_file()
+    again = stylecap.Pipeline.load(run / "final").style
+    assert again.config.weights is None and again.config.width == 4
+    content, style = smooth(0, 32), smooth(1, 32, (1, 0.2, 0.1))
+    assert torch.equal(again.stylize(content, [style]), trained.stylize(content, [style]))
+    checkpoint = run / "checkpoints" / "step-00000030" / "weights.safetensors"
+    from_checkpoint = stylecap.create("style", "adain", weights=str(checkpoint), encoder_weights="random")
+    assert torch.equal(from_checkpoint.stylize(content, [style]), trained.stylize(content, [style]))
+
+
+def test_resume_after_a_kill_repeats_the_uninterrupted_run(folders, tmp_path):
+    check_resume_is_exact("style", "adain", tmp_path / "run", steps=6, **folders, **TRAIN)
+
+
+def test_crop_size_must_suit_the_decoder(folders, tmp_path):
+    with pytest.raises(ConfigError, match="crop_size 36 does not divide by 8"):
+        stylecap.train(
+            "style", "adain", out=tmp_path / "run", **folders, **(TRAIN | {"crop_size": 36, "load_size": 40})
+        )
+
+
+def test_runs_from_the_command_line_with_the_shipped_decoder(tmp_path, capsys):
+    photo, art = tmp_path / "photo.png", tmp_path / "art.png"
+    Image.new("RGB", (45, 30), (90, 120, 200)).save(photo)
+    Image.fromarray(smooth(3, 40, (1, 0.5, 0.1))[0].permute(1, 2, 0).mul(255).byte().numpy()).save(art)
+    code, out, err = run_cli(capsys, "run", str(photo), "--style", str(art), "--style-backend", "adain",
+                             "-s", "alpha=0.8", "-o", str(tmp_path / "out"), "--json")  # fmt: skip
+    assert code == 0, err
+    result = to_tensor(Image.open(json.loads(out)["output"]))
+    assert result.shape[-2:] == (30, 45)
