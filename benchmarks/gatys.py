@@ -4,6 +4,7 @@
     python3 benchmarks/gatys.py --encoder vgg19 --steps 20        # random-init VGG19 (no ImageNet weights offline)
     python3 benchmarks/gatys.py --memory 1024 2048 4096 --tile-size 512 --steps 3
     python3 benchmarks/gatys.py --profile                         # where a step's time goes, both loops
+    python3 benchmarks/gatys.py --device cuda --encoder vgg19 --size 512 --optimizer adam --precision bf16
 
 Speed: the ``gatys`` backend and the PyTorch neural-style tutorial's loop, written here (encoder
 forward per step, a Gram by ``mm`` per layer in a Python loop, MSE terms, L-BFGS, clamp in the
@@ -14,6 +15,11 @@ times are medians over all rounds of the time between consecutive steps, wall cl
 CPU (CPU time stays honest when other jobs share the cores). The final losses of both results
 are measured by one ``PerceptualLoss`` (style and content relative errors) twice: over the
 plain encoder, the reference's objective, and over the framed one, the backend's.
+
+On CUDA (``--device cuda``) a step is not waited for, so ms/step is the marginal cost instead:
+(time of a run of ``--steps`` − time of a run of a fifth as many) / the difference in steps, each
+run timed from a synchronised start to a synchronised end; set-up, targets and the backend's
+graph capture cancel out. ``--precision bf16`` puts the reference's encoder under autocast too.
 
 Memory: each size runs in a fresh process (peak RSS is a high-water mark), untiled (up to
 ``--untiled-up-to``) and with ``--tile-size``, for a few steps of the default L-BFGS.
@@ -56,8 +62,10 @@ def encoder_options(args: argparse.Namespace) -> dict:
     return {"weights": "random"} if args.encoder == "vgg19" else {}
 
 
-def reference(encoder, content, style, steps, style_weight, progress, clamp=True) -> torch.Tensor:
-    """The PyTorch tutorial's neural style loop (one L-BFGS closure evaluation per step)."""
+def reference(
+    encoder, content, style, steps, style_weight, progress, clamp=True, optimizer="lbfgs", lr=0.02, bf16=False
+) -> torch.Tensor:
+    """The PyTorch tutorial's neural style loop (one L-BFGS closure evaluation per step; or Adam)."""
     content_layers, style_layers = list(encoder.content_layers), list(encoder.style_layers)
 
     def gram_matrix(feature):
@@ -71,14 +79,16 @@ def reference(encoder, content, style, steps, style_weight, progress, clamp=True
         content_scales = {k: v.pow(2).mean() for k, v in content_targets.items()}
         style_scales = {k: v.pow(2).mean() for k, v in style_targets.items()}
     x = content.clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([x], max_iter=1)
+    optimizer = torch.optim.LBFGS([x], max_iter=1) if optimizer == "lbfgs" else torch.optim.Adam([x], lr=lr)
 
     def closure():
         if clamp:
             with torch.no_grad():
                 x.clamp_(0, 1)
         optimizer.zero_grad()
-        features = encoder.features(x, style_layers + content_layers)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            features = encoder.features(x, style_layers + content_layers)
+        features = {k: v.float() for k, v in features.items()}
         style_score = 0
         for layer in style_layers:
             style_score += F.mse_loss(gram_matrix(features[layer]), style_targets[layer]) / style_scales[layer]
@@ -166,6 +176,56 @@ def speed(args: argparse.Namespace) -> None:
     print(f"speed-up (reference / gatys): {wall:.2f}x wall, {cpu:.2f}x CPU")
 
 
+def cuda_speed(args: argparse.Namespace) -> None:
+    """Marginal ms per step of both loops on CUDA (see the module docstring), rounds interleaved."""
+    device = torch.device(args.device)
+    content, style = picture(args.content, args.size).to(device), picture(args.style, args.size).to(device)
+    encoder = stylecap.create("encoder", args.encoder, **encoder_options(args)).to(device).eval()
+
+    def config(steps: int) -> GatysConfig:
+        return GatysConfig(
+            encoder=args.encoder, steps=steps, max_size=args.size, style_weight=args.style_weight, tv_weight=args.tv,
+            precision=args.precision, optimizer=args.optimizer, cuda_graph=not args.no_graph,
+        )  # fmt: skip
+
+    runs = {
+        "reference": lambda steps: reference(
+            encoder, content, style, steps, args.style_weight, lambda _: None, clamp=not args.no_clamp,
+            optimizer=args.optimizer, bf16=args.precision == "bf16",
+        ),
+        "gatys": lambda steps: Gatys(config(steps), encoder=encoder).stylize(content, [style]),
+    }  # fmt: skip
+
+    def seconds(run, steps):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = run(steps)
+        torch.cuda.synchronize()
+        return time.perf_counter() - start, result
+
+    short = max(1, args.steps // 5)
+    per_step: dict[str, list[float]] = {name: [] for name in runs}
+    results = {}
+    for name in runs:  # warm-up: cuDNN choices, lazy set-up
+        runs[name](short)
+    for round_ in range(args.rounds):
+        for name in runs if round_ % 2 == 0 else reversed(runs):
+            (long_s, results[name]), (short_s, _) = seconds(runs[name], args.steps), seconds(runs[name], short)
+            per_step[name].append(1000 * (long_s - short_s) / (args.steps - short))
+    yardsticks = [judge(encoder, content, style, framed) for framed in (False, True)]
+    print(
+        f"{args.encoder}, {content.shape[-1]}x{content.shape[-2]}, {torch.cuda.get_device_name(device)}, "
+        f"{args.optimizer}, precision {args.precision}, cuda graph {'off' if args.no_graph else 'on'}, "
+        f"{args.steps} vs {short} steps, {args.rounds} rounds, torch {torch.__version__}"
+    )
+    print(f"{'':10s} {'ms/step':>8s}  unframed: style content  framed: style content")
+    medians = {name: statistics.median(times) for name, times in per_step.items()}
+    for name in runs:
+        losses = "".join(f"{s:16.4f} {c:7.3f}" for s, c in (measure(results[name]) for measure in yardsticks))
+        print(f"{name:10s} {medians[name]:8.2f} {losses}")
+    print(f"speed-up (reference / gatys): {medians['reference'] / medians['gatys']:.2f}x")
+
+
 def profile(args: argparse.Namespace) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -229,6 +289,9 @@ def main() -> None:
     parser.add_argument("--style-weight", type=float, default=30.0)
     parser.add_argument("--tv", type=float, default=0.0, help="gatys' TV weight (the tutorial has none; default 10)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: marginal ms/step (module docstring)")
+    parser.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"], help="(--device cuda) both loops")
+    parser.add_argument("--no-graph", action="store_true", help="(--device cuda) gatys without its CUDA graph")
     parser.add_argument("--no-clamp", action="store_true", help="reference without the tutorial's clamp per step")
     parser.add_argument("--content", default="astronaut", help="bundled example picture")
     parser.add_argument("--style", default="swirls", help="bundled example picture")
@@ -245,6 +308,8 @@ def main() -> None:
         memory(args)
     elif args.profile:
         profile(args)
+    elif args.device != "cpu":
+        cuda_speed(args)
     else:
         speed(args)
 

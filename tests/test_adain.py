@@ -13,6 +13,7 @@ import stylecap
 from stylecap.core import color
 from stylecap.core.errors import CheckpointError, ConfigError
 from stylecap.core.imageio import to_tensor
+from stylecap.plugins.adain.frames import global_shift
 from stylecap.plugins.adain.statistics import adain, blend, mean_std, style_code, transfer
 
 from .conftest import check_resume_is_exact, metrics, run_cli
@@ -157,10 +158,47 @@ def test_shipped_decoder_works_offline_and_moves_style_statistics():
     assert sum(ratios) / len(ratios) < 0.6, ratios
 
 
+# -- video frames -----------------------------------------------------------------------------
+
+
+def textured(size: int = 96) -> torch.Tensor:
+    """A scene with detail at every scale, so a shift of a few pixels is visible everywhere."""
+    g = torch.Generator().manual_seed(3)
+    coarse = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12, generator=g), size=size, mode="bilinear")
+    return (0.7 * coarse + 0.3 * torch.rand(1, 3, size, size, generator=g)).clamp(0, 1)
+
+
+def test_global_shift_finds_the_cameras_move():
+    scene = textured()
+    assert global_shift(scene, torch.roll(scene, (3, -5), (-2, -1))) == (3, -5)
+    assert global_shift(scene, scene) == (0, 0)
+
+
+def instability(frames: list[torch.Tensor], step: int) -> float:
+    """Mean change between consecutive frames where they show the same place (the pan moves ``step`` px)."""
+    return float(sum((b[..., :-step] - a[..., step:]).abs().mean() for a, b in zip(frames, frames[1:])))
+
+
+def test_frame_blend_steadies_a_panning_shot_and_off_changes_nothing():
+    scene, style = textured(), smooth(1, 64, (1, 0.2, 0.1))
+    frames = [scene[..., :, 2 * i : 2 * i + 64] for i in range(6)]  # the camera pans 2 px per frame
+    plain = stylecap.create("style", "adain")
+    alone = [plain.stylize(f, [style]) for f in frames]
+    assert torch.equal(alone[-1], stylecap.create("style", "adain").stylize(frames[-1], [style]))  # no memory
+    steady = stylecap.create("style", "adain", frame_blend=0.7)
+    blended = [steady.stylize(f, [style]) for f in frames]
+    assert torch.equal(blended[0], alone[0])
+    assert instability(blended, 2) < 0.7 * instability(alone, 2)
+    assert (blended[-1] - alone[-1]).abs().mean() < 0.05  # still this frame's picture
+    other = smooth(5, 48)  # a frame of another size starts afresh
+    assert torch.equal(steady.stylize(other, [style]), plain.stylize(other, [style]))
+
+
 @pytest.mark.parametrize(
     "values, field",
     [({"alpha": 1.5}, "alpha"), ({"weights": "missing.safetensors"}, "weights"), ({"max_size": 4}, "max_size"),
-     ({"preserve_color": "sepia"}, "preserve_color"), ({"style_size": 8}, "style_size")],
+     ({"preserve_color": "sepia"}, "preserve_color"), ({"style_size": 8}, "style_size"),
+     ({"frame_blend": 1.0}, "frame_blend"), ({"frame_tolerance": 0}, "frame_tolerance")],
 )  # fmt: skip
 def test_bad_values_are_config_errors_naming_the_field(values, field):
     with pytest.raises(ConfigError, match=field):

@@ -26,7 +26,7 @@ from stylecap.plugins.captions.seqgan.rewards import (
     rollout_rewards,
     with_bos,
 )
-from stylecap.plugins.captions.seqgan.trainer import policy_gradient_loss
+from stylecap.plugins.captions.seqgan.trainer import policy_gradient_loss, without_dropout
 from stylecap.plugins.captions.text import Vocab, tokenize
 
 from .conftest import check_resume_is_exact, metrics
@@ -287,3 +287,19 @@ def test_backend_without_weights_says_how_to_get_them(plugin):  # noqa: F811
     backend = stylecap.create("caption", "seqgan", weights="none")
     with pytest.raises(stylecap.StylecapError, match="no trained weights.*stylecap train caption seqgan"):
         backend.caption(torch.zeros(1, 3, 32, 32))
+
+
+def test_policy_is_scored_without_dropout_in_training_mode():
+    """The update scores the sampling policy (no dropout) while the LSTM stays in training mode for cuDNN."""
+    torch.manual_seed(0)
+    net = ConditionalLSTM(vocab_size=8, cond_dim=2, embed=8, hidden=16, layers=2, dropout=0.5).train()
+    tokens, cond = torch.randint(1, 8, (4, 6)), torch.rand(4, 2)
+    with torch.no_grad():
+        expected = net.eval()(tokens, cond)
+    net.train()
+    with without_dropout(net):
+        assert net.training
+        scored = net(tokens, cond)
+    torch.testing.assert_close(scored, expected)
+    assert net.drop.p == 0.5 and net.lstm.dropout == 0.5
+    assert not torch.equal(net(tokens, cond), expected)  # dropout is back

@@ -25,10 +25,10 @@ def gram(features: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Ten
     """
     if masks is not None:
         features = features * masks
-        mass = masks.flatten(1).pow(2).sum(1).clamp_min(1e-8)
-    else:
-        mass = torch.tensor(float(features.shape[-2] * features.shape[-1]), device=features.device)
-    return _Gram.apply(features.flatten(2), mass.view(-1, 1, 1))
+        mass = masks.flatten(1).pow(2).sum(1).clamp_min(1e-8).view(-1, 1, 1)
+    else:  # a plain number: no host-to-device copy, which a CUDA graph capture forbids
+        mass = float(features.shape[-2] * features.shape[-1])
+    return _Gram.apply(features.flatten(2), mass)
 
 
 class _Gram(torch.autograd.Function):
@@ -36,14 +36,15 @@ class _Gram(torch.autograd.Function):
     strided add (F appears twice, once transposed): about 2% of a Gatys step on a CPU."""
 
     @staticmethod
-    def forward(ctx, flat: torch.Tensor, mass: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(flat, mass)
+    def forward(ctx, flat: torch.Tensor, mass: torch.Tensor | float) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        ctx.mass = mass
         return torch.bmm(flat, flat.transpose(1, 2)) / mass
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        flat, mass = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat) / mass, None
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), flat) / ctx.mass, None
 
 
 def relative_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

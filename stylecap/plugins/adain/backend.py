@@ -19,6 +19,7 @@ from stylecap.core.plugins import create
 from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
 
 from .decoder import Decoder
+from .frames import TemporalBlend
 from .statistics import style_code, transfer
 
 SHIPPED = "lite0"
@@ -59,12 +60,21 @@ class AdaINConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         "auto", help="network precision: auto is bf16 on CUDA and fp32 on CPU (statistics stay fp32)"
     )
+    frame_blend: float = field(
+        0.0, help="for video frames given in order: the previous result's share where the scene is still "
+        "(after following the camera's shift); steadier strokes, 0 off, e.g. 0.7",
+    )  # fmt: skip
+    frame_tolerance: float = field(0.05, help="mean colour change (0-1) at which a pixel counts as moved (frame_blend)")
 
     def validate(self) -> None:
         if self.weights not in (None, SHIPPED) and not Path(self.weights).is_file():
             raise ValueError(f"weights {self.weights!r} is neither {SHIPPED!r}, none, nor a checkpoint file")
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be between 0 and 1, not {self.alpha}")
+        if not 0 <= self.frame_blend < 1:
+            raise ValueError(f"frame_blend must be at least 0 and below 1, not {self.frame_blend}")
+        if self.frame_tolerance <= 0:
+            raise ValueError(f"frame_tolerance must be positive, not {self.frame_tolerance}")
         for name in ("max_size", "style_size"):
             if getattr(self, name) is not None and getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16 pixels, not {getattr(self, name)}")
@@ -93,8 +103,9 @@ class AdaIN(StyleBackend, nn.Module):
     """Real-time arbitrary style transfer (AdaIN): the content's features take the style's
     channel means and deviations, and a trained decoder turns them back into a picture.
 
-    One forward pass per picture; any style image; blends, masks, colour preservation and
-    an alpha for the strength. The shipped decoder works offline with efficientnet-lite0.
+    One forward pass per picture; any style image; blends, masks, colour preservation,
+    an alpha for the strength and steadier video (``frame_blend``: successive calls are
+    successive frames). The shipped decoder works offline with efficientnet-lite0.
     """
 
     name = "adain"
@@ -132,6 +143,7 @@ class AdaIN(StyleBackend, nn.Module):
                 ) from None
         self.requires_grad_(False)
         self.eval()
+        self.frames = TemporalBlend(c.frame_blend, c.frame_tolerance)
 
     @property
     def encoder(self) -> Encoder:
@@ -164,6 +176,8 @@ class AdaIN(StyleBackend, nn.Module):
         with self._autocast(framed.device):
             decoded = self.decoder(targets)
         out = finish(crop(decoded.float()))
+        if c.frame_blend:  # a batch is consecutive frames
+            out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
         if progress is not None:
             progress(1, 1, {})
         return out

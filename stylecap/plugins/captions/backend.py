@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from stylecap.core.checkpoint import load_checkpoint, save_checkpoint
+from stylecap.core.checkpoint import load_checkpoint, metadata_json, save_checkpoint
 from stylecap.core.component import CaptionBackend
-from stylecap.core.config import field
+from stylecap.core.config import field, to_dict
 from stylecap.core.errors import UsageError
 from stylecap.core.plugins import create
 
@@ -24,9 +25,14 @@ from .text import BOS, EOS, PAD, UNK, Vocab, detokenize
 @dataclass
 class MLELSTMConfig:
     weights: str = field("default", help="A model file (.safetensors, from training), or 'default' (the shipped one).")
-    condition: str = field("imagenet-concepts", help="Condition encoder (`stylecap list condition`).")
+    condition: str = field(
+        "imagenet-concepts", help="Condition encoder (`stylecap list condition`); a paired model uses its own."
+    )
+    condition_options: dict = field({}, help="The condition encoder's options (a paired model's come with it).")
     condition_on: Literal["image", "content", "both"] = field(
-        "image", help="Caption the picture given (the stylised one in a pipeline), the content, or both."
+        "image",
+        help="Caption the picture given (the stylised one in a pipeline), the content, or both "
+        "(concepts: best score over the two; paired models: the mean of the two feature vectors).",
     )
     max_concepts: int = field(3, help="At most this many concepts condition a caption.")
     concept_threshold: float = field(0.1, help="Concepts scoring below this are ignored (the best one never is).")
@@ -34,7 +40,8 @@ class MLELSTMConfig:
     grounding: Literal["none", "mention", "strict"] = field(
         "strict",
         help="Beam decoding: 'mention' makes the caption name one of its concepts (constrained beam search); "
-        "'strict' also bans words of concepts it was not given (measured best, docs/captions.md); 'none': free.",
+        "'strict' also bans words of concepts it was not given (measured best, docs/captions.md); 'none': free. "
+        "Models trained on paired data have no concepts and always decode with 'none'.",
     )
     beam_size: int = field(5, help="Beam width (decode=beam).")
     no_repeat_ngram: int = field(3, help="Beam decoding never says the same n words twice; 0 allows it.")
@@ -54,8 +61,10 @@ class MLELSTMConfig:
 class MLELSTM(CaptionBackend):
     """A conditional LSTM language model (MLE baseline): the picture's concepts in, a colloquial sentence out.
 
-    Trained on informal chat sentences that mention the concepts (`stylecap train caption mle-lstm`).
-    The vocabulary and the concept list travel inside the weights file.
+    Trained on informal chat sentences that mention the concepts (`stylecap train caption mle-lstm`), or on
+    paired pictures and captions (`--paired coco|flickr|styled`): such a model has no concepts and reads the
+    picture's pooled features from the condition encoder it was trained with. The vocabulary and the concept
+    list travel inside the weights file; the condition encoder (name and options) in its metadata.
     """
 
     name = "mle-lstm"
@@ -70,11 +79,12 @@ class MLELSTM(CaptionBackend):
         self.concepts: list[str] = []
         self._encoder = None
         self._names: dict[int, str] | None = None  # word id -> the concept it names
+        self._warned = False
         spec = self.config.weights
         if spec == "default" and self.default_weights.is_file():
-            self.load_state_dict(load_checkpoint(self.default_weights)[0])
+            self.load_file(self.default_weights)
         elif spec not in ("default", "none"):
-            self.load_state_dict(load_checkpoint(spec)[0])
+            self.load_file(spec)
 
     @classmethod
     def from_parts(cls, net: ConditionalLSTM, vocab: Vocab, concepts: list[str], **options) -> MLELSTM:
@@ -99,9 +109,27 @@ class MLELSTM(CaptionBackend):
         self._names = None
 
     def save(self, path: str | Path, *, half: bool = False) -> Path:
-        """A standalone model file (``weights=FILE`` loads it); ``half`` stores fp16 weights (half the size)."""
+        """A standalone model file (``weights=FILE`` loads it); ``half`` stores fp16 weights (half the size).
+        The metadata holds the config, as ``Pipeline.save`` writes it, so both kinds of file reload the same way."""
         state = {k: v.half() if half and v.is_floating_point() else v for k, v in self.state_dict().items()}
-        return save_checkpoint(path, state, {"component": self.name, "words": len(self.vocab)})
+        meta = {"component": self.name, "words": len(self.vocab), "config": to_dict(self.config)}
+        return save_checkpoint(path, state, meta)
+
+    def load_file(self, path: str | Path) -> None:
+        """Weights from a model file; a paired model also takes the condition encoder it was trained with
+        (name and options) from the file's metadata, since its input is that encoder's feature vector."""
+        tensors, meta = load_checkpoint(path)
+        self.load_state_dict(tensors)
+        stored = metadata_json(meta, "config", {})
+        if self.paired and "condition" in stored:
+            self.config.condition = stored["condition"]
+            self.config.condition_options = dict(stored.get("condition_options", {}))
+            self._encoder = None
+
+    @property
+    def paired(self) -> bool:
+        """Trained on paired data: conditioned on pooled picture features, not on concepts."""
+        return self.net is not None and not self.concepts
 
     def _require(self) -> None:
         if self.net is None:
@@ -114,16 +142,34 @@ class MLELSTM(CaptionBackend):
 
     def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
         self._require()
-        sources = {"image": [image], "content": [content if content is not None else image]}
-        pictures = sources.get(self.config.condition_on, [image, content if content is not None else image])
+        content = content if content is not None else image
+        pictures = {"image": [image], "content": [content], "both": [image, content]}[self.config.condition_on]
         conditions = [self.encoder.encode(p) for p in pictures]
+        if self.paired:
+            return self.decode(self.feature_vector(conditions))[0]
         return self.generate([self.pick(conditions)])[0]
 
     @property
     def encoder(self):
         if self._encoder is None:
-            self._encoder = create("condition", self.config.condition)
+            self._encoder = create("condition", self.config.condition, **self.config.condition_options)
         return self._encoder
+
+    def feature_vector(self, conditions: list[Condition]) -> torch.Tensor:
+        """A paired model's condition ``[1, dim]``: the picture's pooled features, or with ``condition_on=both``
+        the mean of the stylised and content pictures' (the model was trained on one picture's: a mean keeps
+        the size and scale it knows)."""
+        dim = self.net.cond[0].in_features
+        for c in conditions:
+            if c.features is None or c.features.numel() != dim:
+                got = "none" if c.features is None else c.features.numel()
+                raise UsageError(
+                    f"this model was trained on {dim} pooled feature values, condition encoder "
+                    f"{self.config.condition!r} gives {got}",
+                    "load the model from its own file or pipeline folder (they name its encoder), "
+                    "or pass the -c condition=... and condition_options=... it was trained with",
+                )
+        return torch.stack([c.features.float().flatten() for c in conditions]).mean(0, keepdim=True)
 
     def pick(self, conditions: list[Condition]) -> list[str]:
         """The concepts to talk about: best score over the pictures, then ``max_concepts`` above the threshold."""
@@ -162,13 +208,32 @@ class MLELSTM(CaptionBackend):
     def generate(self, concept_sets: list[list[str]], *, temperature: float | None = None, seed: int = 0) -> list[str]:
         """One sentence per concept set. ``temperature`` overrides the config and samples (for sweeps)."""
         self._require()
+        if self.paired:
+            raise UsageError(
+                "this mle-lstm model was trained on paired pictures: it captions pictures, not concept sets",
+                "caption a picture (stylecap run, Pipeline) or use a model trained on the corpus",
+            )
+        return self.decode(self.condition_vector(concept_sets), concept_sets, temperature=temperature, seed=seed)
+
+    def decode(self, cond: torch.Tensor, concept_sets: list[list[str]] | None = None, *,
+               temperature: float | None = None, seed: int = 0) -> list[str]:  # fmt: skip
+        """One sentence per condition row ``[B, dim]`` (concept multi-hot vectors, or a paired model's features).
+        Grounding needs ``concept_sets``; without them (paired models) beam search is free."""
+        self._require()
         cfg, index = self.config, self.vocab.index
-        cond = self.condition_vector(concept_sets).to(next(self.net.parameters()).device)
+        if concept_sets is None and cfg.grounding != "none" and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"grounding={cfg.grounding!r} needs concepts, and this model was trained on paired picture "
+                "features: it decodes with grounding='none' (pass -c grounding=none to silence this warning)",
+                stacklevel=2,
+            )
+        cond = cond.to(next(self.net.parameters()).device)
         special = dict(bos=index[BOS], eos=index[EOS], max_len=cfg.max_len, banned=[index[PAD], index[BOS], index[UNK]])
         if temperature is None and cfg.decode == "beam":
             rows = []
-            for i, concepts in enumerate(concept_sets):
-                require, ban = self.grounding_words(concepts)
+            for i in range(len(cond)):
+                require, ban = self.grounding_words(concept_sets[i]) if concept_sets is not None else ([], [])
                 options = special | {"banned": special["banned"] + ban}
                 rows.append(beam_search(self.net, cond[i : i + 1], beam_size=cfg.beam_size,
                                         length_penalty=cfg.length_penalty, require=require,

@@ -119,20 +119,48 @@ def load_pairs(fmt: str, path: str | Path, images: str | Path) -> list[Pair]:
     return LOADERS[fmt](path, images)
 
 
+def split_by_image(pairs: list[Pair], val_fraction: float, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    """``(train, val)`` with every caption of a picture on the same side, so validation sees only new pictures.
+
+    Pictures are ranked by a hash of their file name and the seed, and the first ``val_fraction`` of them (at
+    least one when there are two or more) go to validation: the same files always split the same way.
+    """
+    names = sorted({p.image.name for p in pairs}, key=lambda n: hashlib.sha256(f"{seed}:{n}".encode()).digest())
+    count = round(len(names) * val_fraction)
+    if val_fraction > 0 and len(names) > 1:
+        count = min(max(count, 1), len(names) - 1)
+    held = set(names[:count])
+    return [p for p in pairs if p.image.name not in held], [p for p in pairs if p.image.name in held]
+
+
 def cached_features(images: list[Path], encoder: ConditionEncoder, cache_dir: Path) -> dict[Path, torch.Tensor]:
     """One pooled feature vector per picture, computed once: the cache key covers the encoder, its config
     and every picture's path, size and modification time."""
     unique = sorted(set(images))
-    key_text = json.dumps([encoder.name, to_dict(encoder.config)] + [[str(p), *_stamp(p)] for p in unique])
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    path = Path(cache_dir) / "captions" / f"features-{encoder.name}-{key}.safetensors"
+    path = feature_cache_path(unique, encoder, cache_dir)
     if path.is_file():
         tensors, _ = load_checkpoint(path)
         return {p: tensors[str(i)] for i, p in enumerate(unique)}
-    features = {p: encoder.encode(to_tensor(read_image(p).rgb)).features for p in unique}
+    features = {}
+    for p in unique:
+        features[p] = encoder.encode(to_tensor(read_image(p).rgb)).features
+        if features[p] is None:
+            raise UsageError(
+                f"condition encoder {encoder.name!r} gives no feature vector (it names concepts)",
+                "paired captions need one that does, e.g. --condition pooled-features",
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, {str(i): features[p] for i, p in enumerate(unique)}, {"images": [str(p) for p in unique]})
     return features
+
+
+def feature_cache_path(images: list[Path], encoder: ConditionEncoder, cache_dir: Path) -> Path:
+    """Where ``cached_features`` keeps these pictures' vectors: the evaluation harness asks whether a training
+    run already computed a whole data set's before it computes only the held-out pictures'."""
+    unique = sorted(set(images))
+    key_text = json.dumps([encoder.name, to_dict(encoder.config)] + [[str(p), *_stamp(p)] for p in unique])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    return Path(cache_dir) / "captions" / f"features-{encoder.name}-{key}.safetensors"
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -1,22 +1,37 @@
-"""Training ``mle-lstm`` on the corpus through the shared engine: teacher forcing, cross-entropy."""
+"""Training ``mle-lstm`` through the shared engine (teacher forcing, cross-entropy), on the concept-conditioned
+corpus or, with ``paired``, on pictures and their captions conditioned on pooled picture features."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from stylecap.core.atomic import write_text_atomic
 from stylecap.core.component import Trainer
-from stylecap.core.config import field
+from stylecap.core.config import field, to_dict
+from stylecap.core.errors import UsageError
+from stylecap.core.plugins import create
 from stylecap.core.training.config import TrainConfig
 
 from .backend import MLELSTM
 from .concepts import ConceptVocab
-from .corpus import CorpusOptions, Sentence, load_corpus
+from .corpus import CorpusOptions, Sentence, default_cache_dir, load_corpus
 from .model import ConditionalLSTM
+from .paired import Pair, cached_features, load_pairs, split_by_image
 from .text import BOS, EOS, PAD, Vocab, tokenize
+
+
+def sentence_tokens(text: str, vocab: Vocab, max_len: int) -> torch.Tensor:
+    """``<bos> words <eos>`` as ids, padded to ``max_len + 2``."""
+    ids = [vocab.index[BOS], *vocab.encode(tokenize(text)), vocab.index[EOS]]
+    tokens = torch.full((max_len + 2,), vocab.index[PAD], dtype=torch.long)
+    tokens[: len(ids)] = torch.tensor(ids)
+    return tokens
 
 
 class SentenceData(torch.utils.data.Dataset):
@@ -38,9 +53,7 @@ class SentenceData(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         sentence = self.sentences[index]
-        ids = [self.vocab.index[BOS], *self.vocab.encode(tokenize(sentence.text)), self.vocab.index[EOS]]
-        tokens = torch.full((self.max_len + 2,), self.vocab.index[PAD], dtype=torch.long)
-        tokens[: len(ids)] = torch.tensor(ids)
+        tokens = sentence_tokens(sentence.text, self.vocab, self.max_len)
         cond = torch.zeros(self.size)
         concepts = list(sentence.concepts)
         keep = torch.rand(len(concepts)) >= self.concept_dropout  # the engine seeds this per item
@@ -49,6 +62,21 @@ class SentenceData(torch.utils.data.Dataset):
             if kept:
                 cond[self.where[concept]] = 1.0
         return tokens, cond
+
+
+class PairData(torch.utils.data.Dataset):
+    """``(tokens [max_len + 2], features [dim])`` per caption: the picture's pooled features are its condition."""
+
+    def __init__(self, pairs: list[Pair], features: dict[Path, torch.Tensor], vocab: Vocab, max_len: int):
+        self.vocab, self.max_len, self.features = vocab, max_len, features
+        self.pairs = [p for p in pairs if len(tokenize(p.caption)) <= max_len]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pair = self.pairs[index]
+        return sentence_tokens(pair.caption, self.vocab, self.max_len), self.features[pair.image].float()
 
 
 @dataclass
@@ -70,14 +98,42 @@ class MLELSTMTrainConfig(TrainConfig):
     log_every: int = field(50, help="Log every N steps.")
 
 
+@dataclass
+class MLELSTMPairedConfig(MLELSTMTrainConfig):
+    """mle-lstm's options: the corpus ones (which seqgan shares) and paired data (mle-lstm only)."""
+
+    paired: Literal["none", "coco", "flickr", "styled"] = field(
+        "none", help="Train on pictures and captions in this format (with --annotations, --images), not the corpus."
+    )
+    annotations: Path | None = field(None, help="Paired: COCO captions JSON, Flickr token file or styled TSV.")
+    images: Path | None = field(None, help="Paired: the folder holding the pictures the annotations name.")
+    condition: str = field("pooled-features", help="Paired: condition encoder giving each picture's feature vector.")
+    condition_options: dict = field({}, help="Paired: the condition encoder's options, e.g. size=160,layer=stage6.")
+    val_fraction: float = field(0.1, help="Paired: share of pictures held out for validation (split by picture).")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.paired != "none" and (self.annotations is None or self.images is None):
+            raise ValueError(f"paired={self.paired!r} needs annotations (the captions file) and images (a folder)")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), not {self.val_fraction}")
+
+
 class MLELSTMTrainer(Trainer):
-    """Trains the conditional LSTM by maximum likelihood (teacher forcing) on the concept-conditioned corpus."""
+    """Trains the conditional LSTM by maximum likelihood (teacher forcing) on the concept-conditioned corpus,
+    or on paired pictures and captions (``paired``) conditioned on pooled picture features."""
 
     name = "mle-lstm"
     target = "caption"
-    Config = MLELSTMTrainConfig
+    Config = MLELSTMPairedConfig
+
+    @property
+    def paired(self) -> bool:
+        return getattr(self.config, "paired", "none") != "none"  # seqgan's config has no paired options
 
     def build(self, engine) -> None:
+        if self.paired:
+            return self.build_paired(engine)
         cfg = self.config
         options = CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0)
         self.corpus = load_corpus(options, cfg.cache_dir)
@@ -85,6 +141,30 @@ class MLELSTMTrainer(Trainer):
         self.concepts = ConceptVocab.default().names
         self.dataset = SentenceData(self.corpus.train, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout)
         net = ConditionalLSTM(len(self.vocab), len(self.concepts), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
+        self.models = {"lm": net}
+        self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
+
+    def build_paired(self, engine) -> None:
+        """Pairs split by picture, each picture's features computed once (cached), vocabulary from the captions."""
+        cfg = self.config
+        pairs = load_pairs(cfg.paired, cfg.annotations, cfg.images)
+        self.train_pairs, self.val_pairs = split_by_image(pairs, cfg.val_fraction, cfg.seed)
+        self.encoder = create("condition", cfg.condition, **cfg.condition_options)
+        self.features = cached_features([p.image for p in pairs], self.encoder, cfg.cache_dir or default_cache_dir())
+        self.vocab = Vocab.build((tokenize(p.caption) for p in self.train_pairs), cfg.min_count)
+        self.concepts = []
+        self.dataset = PairData(self.train_pairs, self.features, self.vocab, cfg.max_len)
+        if not len(self.dataset):
+            raise UsageError(
+                f"no training caption of {cfg.annotations} is at most {cfg.max_len} tokens long",
+                "raise --max-len or lower --val-fraction",
+            )
+        if engine.is_main:
+            split = {k: sorted({str(p.image.relative_to(cfg.images)) for p in v})
+                     for k, v in (("train", self.train_pairs), ("val", self.val_pairs))}  # fmt: skip
+            write_text_atomic(Path(engine.out) / "split.json", json.dumps(split, indent=1) + "\n")
+        dim = next(iter(self.features.values())).numel()
+        net = ConditionalLSTM(len(self.vocab), dim, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
         self.models = {"lm": net}
         self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
@@ -98,6 +178,12 @@ class MLELSTMTrainer(Trainer):
 
     def sample(self, engine) -> str:
         backend = self.export()
+        if self.paired:
+            shown = list({p.image: p for p in self.val_pairs or self.train_pairs}.values())[:8]
+            cond = torch.stack([self.features[p.image].float() for p in shown])
+            lines = [f"{p.image.name}: {text}  (said: {p.caption})" for p, text in zip(shown, backend.decode(cond))]
+            getattr(self.models["lm"], "module", self.models["lm"]).train()
+            return "\n".join(lines)
         sets = [list(s.concepts) for s in self.corpus.val[:8]]
         lines = [f"{', '.join(c)}: {text}" for c, text in zip(sets, backend.generate(sets))]
         getattr(self.models["lm"], "module", self.models["lm"]).train()
@@ -105,4 +191,7 @@ class MLELSTMTrainer(Trainer):
 
     def export(self) -> MLELSTM:
         net = getattr(self.models["lm"], "module", self.models["lm"])
+        if self.paired:  # the backend computes the same features at run time; grounding needs concepts
+            return MLELSTM.from_parts(net, self.vocab, [], condition=self.config.condition,
+                                      condition_options=to_dict(self.encoder.config), grounding="none")  # fmt: skip
         return MLELSTM.from_parts(net, self.vocab, self.concepts)

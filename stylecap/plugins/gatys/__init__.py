@@ -8,6 +8,7 @@ pyramid and tiles (tiling.py) for large outputs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from .tiling import TiledEncoder
 
 RANGE_WEIGHT = 1e3
 """Weight of the soft [0, 1] pixel constraint: strong enough that the final clamp changes little."""
+
+GRAPH_WARMUP = 3
+"""Eager forward/backward passes before a CUDA graph is captured (the optimiser does not move in them)."""
 
 LBFGS_HISTORY, LBFGS_MEMORY = 50, 2**30
 """Steps L-BFGS remembers, fewer if they would take more than that many bytes (two copies of
@@ -65,6 +69,9 @@ class GatysConfig:
     )
     precision: Literal["fp32", "bf16"] = field(
         "fp32", help="bf16: encoder under bfloat16 autocast, for GPUs (slower and coarser on CPUs without bf16 units)"
+    )
+    cuda_graph: bool = field(
+        True, help="on CUDA, capture each step's forward and backward once as a CUDA graph and replay it (untiled runs)"
     )
     snapshot_every: int = field(0, help="save the picture in progress to snapshot_dir every N steps")
     snapshot_dir: Path | None = field(None, help="folder for snapshots (step-N.png)")
@@ -183,7 +190,7 @@ class Gatys(StyleBackend):
             history = max(1, min(LBFGS_HISTORY, LBFGS_MEMORY // (2 * x.numel() * x.element_size())))
             optimizer = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=history)
         else:
-            optimizer = torch.optim.Adam([x], lr=cfg.lr)
+            optimizer = torch.optim.Adam([x], lr=cfg.lr, fused=x.is_cuda or None)
         scalars: dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
@@ -193,6 +200,8 @@ class Gatys(StyleBackend):
             scalars.update(loss=total.detach(), **{k: v.detach() for k, v in values.items()})
             return total
 
+        if cfg.cuda_graph and x.is_cuda and cfg.tile_size is None:
+            closure = graphed(closure)
         for step in range(run.done + 1, run.done + cfg.steps + 1):
             optimizer.step(closure)
             if run.progress:  # read only when asked: on a GPU each read waits for the step
@@ -200,6 +209,34 @@ class Gatys(StyleBackend):
             if cfg.snapshot_every and step % cfg.snapshot_every == 0:
                 write_image(Path(cfg.snapshot_dir) / f"step-{step:05d}.png", to_pil(run.finish(x.detach())))
         return x.detach()
+
+
+def graphed(closure: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """``closure`` (forward and backward, no host reads) captured once as a CUDA graph: each call
+    then replays hundreds of kernels as one launch, writing the same loss and gradient tensors.
+
+    Falls back to ``closure`` itself, with a warning, if something in it cannot be captured
+    (a plugin loss that reads a value on the host, say).
+    """
+    stream = torch.cuda.Stream()  # warm-up (lazy set-up, cuDNN choices) off the default stream
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(GRAPH_WARMUP):
+            closure()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            total = closure()
+    except RuntimeError as error:
+        warnings.warn(f"gatys: cannot capture a step as a CUDA graph ({error}); running it eagerly", stacklevel=2)
+        return closure
+
+    def replay() -> torch.Tensor:
+        graph.replay()
+        return total
+
+    return replay
 
 
 @dataclass

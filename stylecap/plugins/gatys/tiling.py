@@ -76,7 +76,8 @@ class TiledEncoder(Encoder):
         """One encoder pass, in the chosen precision and layout; fp32 features."""
         if image.is_cuda:
             image = image.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        bf16 = self.precision == "bf16"  # no weight-cast cache: a CUDA graph cannot keep one across replays
+        with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
             features = self.encoder.features(image, layers)
         return {name: feature.float() for name, feature in features.items()}
 

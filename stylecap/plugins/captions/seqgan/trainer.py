@@ -9,6 +9,8 @@ discriminator updates. G, D and the rollout network are all engine models, so ch
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,22 @@ def load_init(path: str | Path) -> MLELSTM:
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
+
+
+@contextmanager
+def without_dropout(net: torch.nn.Module) -> Iterator[None]:
+    """Every dropout rate 0 meanwhile: the policy gradient must score the policy that sampled. (Eval
+    mode would do it too, but cuDNN runs an LSTM's backward in training mode only.)"""
+    modules = [m for m in net.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.RNNBase))]
+    rates = [(m, "p" if isinstance(m, torch.nn.Dropout) else "dropout") for m in modules]
+    saved = [getattr(m, name) for m, name in rates]
+    for m, name in rates:
+        setattr(m, name, 0.0)
+    try:
+        yield
+    finally:
+        for (m, name), rate in zip(rates, saved):
+            setattr(m, name, rate)
 
 
 def mean(records: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -196,8 +214,8 @@ class SeqGANTrainer(MLELSTMTrainer):
             rewards = rollout_rewards(self.models["rollout"], unwrap(self.models["d"]).eval(), fake, cond,
                                       rollouts=cfg.rollouts, max_len=cfg.max_len + 1)  # fmt: skip
         named = coverage(fake, cond, self.vocab, self.concepts)
-        generator = self.models["lm"].eval()
-        with engine.autocast():
+        generator = self.models["lm"].train()
+        with engine.autocast(), without_dropout(generator):
             logits = generator(with_bos(fake), cond)
         loss = policy_gradient_loss(logits, fake, rewards + cfg.coverage_weight * named[:, None])
         engine.optimize("pg", loss)
