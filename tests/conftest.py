@@ -1,6 +1,17 @@
-"""Shared fixtures: a fresh plugin host per test and a small in-process plugin."""
+"""Shared fixtures: a fresh plugin host per test and a small in-process plugin.
+
+The tests are CPU tests (bit-exact resumes, equal outputs, tensors made on the CPU), but trainers and
+pipelines pick a GPU when one is visible, so GPUs are hidden from them, here and in the processes they
+start, before anything initialises CUDA. ``STYLECAP_TEST_CUDA=1 python -m pytest -k cuda`` runs the
+GPU tests instead.
+"""
 
 from __future__ import annotations
+
+import os
+
+if not os.environ.get("STYLECAP_TEST_CUDA"):
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import json
 from dataclasses import dataclass
