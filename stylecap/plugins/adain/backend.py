@@ -61,7 +61,7 @@ class AdaINConfig:
         "auto", help="network precision: auto is bf16 on CUDA and fp32 on CPU (statistics stay fp32)"
     )
     frame_blend: float = field(
-        0.0, help="for video frames given in order: the previous result's share where the scene is still "
+        0.0, help="for video frames given in order, one style: the previous result's share where the scene is still "
         "(after following the camera's shift); steadier strokes, 0 off, e.g. 0.7",
     )  # fmt: skip
     frame_tolerance: float = field(0.05, help="mean colour change (0-1) at which a pixel counts as moved (frame_blend)")
