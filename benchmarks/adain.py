@@ -16,7 +16,7 @@ import copy
 import platform
 
 import torch
-from timing import median_seconds
+from timing import add_device_options, device_of, median_seconds
 
 from stylecap.core.plugins import create
 from stylecap.core.styling import frame, shrink
@@ -51,18 +51,14 @@ class Plain:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
+    add_device_options(parser)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--weights", default="lite0", help="decoder weights (lite0: shipped; speed is the same)")
     parser.add_argument("--plain-bf16", action="store_true", help="run the plain reference under bf16 autocast")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    device, sync = device_of(args)
 
     backend = AdaIN(AdaINConfig(weights=args.weights, max_size=None))
     plain = Plain(backend, device, args.plain_bf16)

@@ -15,46 +15,31 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import platform
 
 import torch
-from timing import median_seconds
+from caption_stand_in import random_conditions, stand_in
+from timing import add_device_options, device_of, median_seconds
 
 from stylecap.core.training.engine import Engine
 from stylecap.plugins.captions.backend import MLELSTM
-from stylecap.plugins.captions.concepts import ConceptVocab
 from stylecap.plugins.captions.model import ConditionalLSTM
 from stylecap.plugins.captions.seqgan.rewards import BOS_ID, EOS_ID, for_judge, naive_rollout_rewards, rollout_rewards
 from stylecap.plugins.captions.seqgan.trainer import SeqGANTrainConfig, SeqGANTrainer, load_init
-from stylecap.plugins.captions.text import SPECIALS, Vocab
-
-
-def stand_in(words: int, embed: int, hidden: int, mean_length: float) -> MLELSTM:
-    """A random generator shaped like the trained one, ending sentences after ``mean_length`` tokens on average."""
-    concepts = ConceptVocab.default().names
-    vocab = Vocab([*SPECIALS, *(f"w{i}" for i in range(words - len(SPECIALS)))])
-    net = ConditionalLSTM(len(vocab), len(concepts), embed, hidden)
-    with torch.no_grad():
-        net.out.bias[EOS_ID] = math.log(len(vocab) / (mean_length - 1))
-    return MLELSTM.from_parts(net, vocab, concepts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
+    add_device_options(parser)
     parser.add_argument("--init", default=None, help="an mle-lstm run, final/ folder or model file")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rollouts", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device, sync = device_of(args)
     torch.manual_seed(0)
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    backend = load_init(args.init) if args.init else stand_in(2801, 64, 160, 10.0)
+    lstm = lambda words, concepts: ConditionalLSTM(words, concepts, 64, 160)  # noqa: E731 (mle-lstm's sizes)
+    backend = load_init(args.init) if args.init else stand_in(MLELSTM, lstm, 2801)
 
     config = SeqGANTrainConfig(device=str(device), batch_size=args.batch, mle_every=0)
     trainer = SeqGANTrainer(config)
@@ -64,8 +49,7 @@ def main() -> None:
     for model in trainer.models.values():
         model.to(device)
     max_len = config.max_len + 1
-    concepts = torch.randint(len(trainer.concepts), (args.batch, 2), device=device)
-    cond = torch.zeros(args.batch, len(trainer.concepts), device=device).scatter_(1, concepts, 1.0)
+    cond = random_conditions(args.batch, len(trainer.concepts), device)
     fake = trainer.generate(cond)
     rollout, judge = trainer.models["rollout"], trainer.models["d"].eval()
     lengths = (fake != EOS_ID).sum(1).float() + 1

@@ -71,6 +71,8 @@ class MLELSTM(CaptionBackend):
     Config = MLELSTMConfig
     default_weights = Path(__file__).with_name("data") / "mle-lstm.safetensors"
     """The shipped model file that ``weights=default`` loads when it exists."""
+    network: type[torch.nn.Module] = ConditionalLSTM
+    """The generator network; a backend with another (a transformer) sets its own, rebuilt by ``from_state``."""
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -100,8 +102,8 @@ class MLELSTM(CaptionBackend):
         return state | {"vocab": pack_words(self.vocab.words), "concepts": pack_words(self.concepts)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        net_state = {k[4:]: v.float() for k, v in state.items() if k.startswith("net.")}
-        self.net = ConditionalLSTM.from_state(net_state)
+        net_state = {k[4:]: v.float() if v.is_floating_point() else v for k, v in state.items() if k.startswith("net.")}
+        self.net = self.network.from_state(net_state)
         self.net.load_state_dict(net_state)
         self.net.eval()
         self.vocab = Vocab(unpack_words(state["vocab"]))

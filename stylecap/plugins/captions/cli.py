@@ -12,8 +12,9 @@ from stylecap.core.errors import UsageError
 
 
 def load_backend(target: str, options: dict | None = None):
-    """A caption backend from a run or pipeline folder, a model file, or a registered name (its default
-    weights); ``options`` override its config (e.g. ``{"grounding": "none"}``)."""
+    """A caption backend from a run or pipeline folder, a model file (its backend named in the file's metadata),
+    or a registered name (its default weights); ``options`` override its config (e.g. ``{"grounding": "none"}``)."""
+    from stylecap.core.checkpoint import load_checkpoint
     from stylecap.core.config import to_dict
     from stylecap.core.pipeline import Pipeline
     from stylecap.core.plugins import create, registry
@@ -28,7 +29,8 @@ def load_backend(target: str, options: dict | None = None):
             caption.config = registry("caption").get(caption.name).build_config(to_dict(caption.config) | options)
         return caption
     if path.suffix == ".safetensors":
-        return create("caption", "mle-lstm", weights=str(path), **(options or {}))
+        component = load_checkpoint(path)[1].get("component", "mle-lstm")
+        return create("caption", component, weights=str(path), **(options or {}))
     return create("caption", target, **(options or {}))
 
 

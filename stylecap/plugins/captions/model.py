@@ -55,7 +55,10 @@ class ConditionalLSTM(nn.Module):
 
 
 def reorder(state: State, index: torch.Tensor) -> State:
-    """Pick rows of a batch of states (beam search keeps the best continuations)."""
+    """Pick rows of a batch of states (beam search keeps the best continuations). A state that is not the
+    LSTM's ``(h, c, context)`` (a transformer's) picks its own rows through its ``reorder`` method."""
+    if hasattr(state, "reorder"):
+        return state.reorder(index)
     h, c, context = state
     return h[:, index], c[:, index], context[index]
 

@@ -1,0 +1,129 @@
+"""The discriminator over soft one-hot sentences, and the adversarial losses.
+
+Real sentences reach it as one-hot rows, generated ones as Gumbel-softmax rows; both are embedded by a matrix
+product with the word table, so the gradient reaches the generator through every word's distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylecap.core.component import Component
+from stylecap.core.config import field
+
+from ..seqgan.discriminator import mismatched
+from ..seqgan.rewards import PAD_ID
+
+GanLoss = Literal["standard", "rsgan", "hinge", "lsgan"]
+GAN_LOSSES: tuple[str, ...] = ("standard", "rsgan", "hinge", "lsgan")
+
+
+@dataclass
+class SoftCNNConfig:
+    vocab_size: int = field(4, help="Words, the specials included (set from the vocabulary when training).")
+    cond_dim: int = field(1, help="Length of the condition vector (the concept count).")
+    length: int = field(25, help="Sentences are padded with <pad> to this many tokens.")
+    embed: int = field(64, help="Word vector size.")
+    widths: list[int] = field([2, 3, 4, 5], help="Filter widths, in words.")
+    filters: int = field(64, help="Filters per width.")
+    dropout: float = field(0.25, help="Dropout before the output.")
+
+    def validate(self) -> None:
+        for name in ("vocab_size", "cond_dim", "length", "embed", "filters"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not self.widths or not 1 <= min(self.widths) <= max(self.widths) <= self.length:
+            raise ValueError(f"widths must be from 1 to length ({self.length}), not {self.widths}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+
+class SoftCNNDiscriminator(Component, nn.Module):
+    """A CNN judge of (condition, sentence) pairs that reads word distributions ``[B, L, V]``, not word ids.
+
+    Word vectors are the distributions times the word table (``<pad>``'s row held at zero, so padding says
+    nothing), then filters of several widths max-pooled over time and a gated residual layer give sentence
+    features ``h``; the condition enters by projection (Miyato & Koyama 2018): ``w . h + (P c) . h``.
+    """
+
+    name = "caption-soft-cnn"
+    Config = SoftCNNConfig
+
+    def __init__(self, config: SoftCNNConfig | None = None):
+        super().__init__(config)
+        c = self.config
+        self.words = nn.Parameter(torch.randn(c.vocab_size, c.embed) * c.embed**-0.5)
+        self.convs = nn.ModuleList(nn.Conv1d(c.embed, c.filters, w) for w in c.widths)
+        features = c.filters * len(c.widths)
+        self.gate = nn.Linear(features, 2 * features)
+        self.drop = nn.Dropout(c.dropout)
+        self.out = nn.Linear(features, 1)
+        self.project = nn.Linear(c.cond_dim, features, bias=False)
+
+    def features(self, words: torch.Tensor) -> torch.Tensor:
+        """Sentence features ``[B, F]`` of word distributions ``[B, <= length, V]`` (also for feature matching)."""
+        table = self.words.index_fill(0, torch.tensor([PAD_ID], device=words.device), 0.0)
+        x = (words.to(table.dtype) @ table).transpose(1, 2)
+        x = F.pad(x, (0, self.config.length - x.shape[2]))  # <pad> embeds to zeros
+        h = torch.cat([conv(x).relu().amax(-1) for conv in self.convs], 1)
+        update, gate = self.gate(h).chunk(2, -1)
+        return h + torch.sigmoid(gate) * update.relu()
+
+    def forward(self, words: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]`` for sentences as word distributions ``[B, <= length, V]`` and conditions ``[B, C]``."""
+        h = self.drop(self.features(words))
+        return self.out(h)[:, 0] + (self.project(cond) * h).sum(-1)
+
+
+def d_pair_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Per-pair discriminator loss for logits on a real and a fake item ``[B]`` each."""
+    if kind == "standard":
+        return F.softplus(-real) + F.softplus(fake)
+    if kind == "rsgan":  # relativistic (Jolicoeur-Martineau 2019): real should look more real than fake
+        return F.softplus(-(real - fake))
+    if kind == "hinge":
+        return F.relu(1 - real) + F.relu(1 + fake)
+    if kind == "lsgan":
+        return (real - 1) ** 2 + fake**2
+    raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {kind!r}")
+
+
+def g_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss for logits on generated sentences ``fake`` (``real``: on real ones, for RSGAN)."""
+    if kind == "standard":  # non-saturating
+        return F.softplus(-fake).mean()
+    if kind == "rsgan":
+        return F.softplus(-(fake - real)).mean()
+    if kind == "hinge":
+        return -fake.mean()
+    if kind == "lsgan":
+        return ((fake - 1) ** 2).mean()
+    raise ValueError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, not {kind!r}")
+
+
+def discriminator_loss(kind: str, judge: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                       cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """Matching-aware (Reed et al. 2016): a real sentence with its own condition is real; a generated one, and a
+    real one given another item's condition (``mismatched``, weighted by whether one exists), are fake, each
+    kind of fake weighing half. ``real``/``fake`` are word distributions ``[B, L, V]``. Also the accuracies: on
+    each kind of pair, and how often the real sentence outscores the generated one of the same row."""
+    other, valid = mismatched(cond)
+    logits = judge(torch.cat([real, fake, real]), torch.cat([cond, cond, other])).float()
+    on_real, on_fake, on_other = logits.chunk(3)
+    weight = valid.float()
+    count = weight.sum().clamp(min=1)
+    loss = 0.5 * d_pair_loss(kind, on_real, on_fake).mean()
+    loss = loss + 0.5 * (d_pair_loss(kind, on_real, on_other) * weight).sum() / count
+    cut = 0.5 if kind == "lsgan" else 0.0  # the logit halfway between what real and fake are pushed to
+    accuracy = {
+        "d_acc_real": (on_real > cut).float().mean(),
+        "d_acc_fake": (on_fake < cut).float().mean(),
+        "d_acc_mismatched": ((on_other < cut).float() * weight).sum() / count,
+        "d_acc_pair": (on_real > on_fake).float().mean(),  # the real sentence scores above the generated one:
+    }  # what RSGAN trains, whose logits drift together so that the fixed cut above says little
+    return loss, accuracy
