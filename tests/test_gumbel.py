@@ -14,7 +14,12 @@ from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.training.engine import Engine
 from stylecap.plugins.captions.cli import load_backend
 from stylecap.plugins.captions.decoding import beam_search, sample, sequence_logprob
-from stylecap.plugins.captions.gumbel import CaptionTransformer, GumbelTransformer, SoftCNNDiscriminator
+from stylecap.plugins.captions.gumbel import (
+    CaptionTransformer,
+    GumbelTransformer,
+    SoftCNNDiscriminator,
+    SoftTransformerDiscriminator,
+)
 from stylecap.plugins.captions.gumbel.discriminator import discriminator_loss, g_loss
 from stylecap.plugins.captions.gumbel.generator import TransformerConfig, gumbel_noise, gumbel_tokens, relax
 from stylecap.plugins.captions.gumbel.schedules import SCHEDULES, beta
@@ -28,7 +33,20 @@ from .test_captions import PHOTOS, SUBJECTS, plugin, write_corpus  # noqa: F401 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = dict(batch_size=16, min_count=1, generator_options={"width": 16, "heads": 2, "layers": 1, "ff": 32},
-            discriminator_options={"embed": 16, "filters": 8}, log_every=2, checkpoint_every=100)  # fmt: skip
+            discriminator_options={"embed": 16, "heads": 2, "layers": 1, "ff": 32}, log_every=2,
+            checkpoint_every=100)  # fmt: skip
+
+
+def tiny_judge(kind: str) -> SoftCNNDiscriminator | SoftTransformerDiscriminator:
+    """A seeded discriminator of either kind over ``tiny_transformer``'s words, without dropout."""
+    torch.manual_seed(0)
+    sizes = dict(vocab_size=8, cond_dim=2, length=6, embed=8, dropout=0.0)
+    if kind == "cnn":
+        return SoftCNNDiscriminator(SoftCNNDiscriminator.Config(widths=[1, 2], filters=4, **sizes))
+    return SoftTransformerDiscriminator(SoftTransformerDiscriminator.Config(heads=2, layers=1, ff=16, **sizes))
+
+
+JUDGES = ["cnn", "transformer"]
 
 
 def tiny_transformer(seed: int = 0, vocab_size: int = 8) -> CaptionTransformer:
@@ -97,23 +115,19 @@ def test_soft_relaxation_is_a_distribution_that_agrees_with_the_gumbel_max_sampl
     assert torch.allclose(sharp, F.one_hot(sharp.argmax(-1), 8).float(), atol=1e-3)  # near one-hot at large β
 
 
+@pytest.mark.parametrize("judge", JUDGES)
 @pytest.mark.parametrize("hard", [False, True])
-def test_gradients_reach_every_generator_parameter_through_the_relaxation(hard):
-    net = tiny_transformer()
-    torch.manual_seed(0)
-    judge = SoftCNNDiscriminator(SoftCNNDiscriminator.Config(vocab_size=8, cond_dim=2, length=6, embed=8,
-                                                             widths=[1, 2], filters=4, dropout=0.0))  # fmt: skip
+def test_gradients_reach_every_generator_parameter_through_the_relaxation(hard, judge):
+    net, judge = tiny_transformer(), tiny_judge(judge)
     words, _, cond = relaxed(net, hard)
     g_loss("standard", None, judge(words, cond)).backward()
     no_grad = [n for n, p in net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert no_grad == [], no_grad
 
 
-def test_feature_matching_pulls_generated_features_towards_real_ones():
-    net = tiny_transformer()
-    torch.manual_seed(0)
-    judge = SoftCNNDiscriminator(SoftCNNDiscriminator.Config(vocab_size=8, cond_dim=2, length=6, embed=8,
-                                                             widths=[1, 2], filters=4, dropout=0.0))  # fmt: skip
+@pytest.mark.parametrize("judge", JUDGES)
+def test_feature_matching_pulls_generated_features_towards_real_ones(judge):
+    net, judge = tiny_transformer(), tiny_judge(judge)
     real = F.one_hot(torch.tensor([[4, 4, 2, 0, 0, 0]]).repeat(6, 1), 8).float()
     optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
 
@@ -219,8 +233,11 @@ def test_generator_and_discriminator_are_registered_components(plugin):  # noqa:
     net = stylecap.create("generator", "caption-transformer", vocab_size=10, cond_dim=3, width=8, heads=2)
     judge = stylecap.create("discriminator", "caption-soft-cnn", vocab_size=10, cond_dim=3, length=5)
     assert isinstance(net, CaptionTransformer) and isinstance(judge, SoftCNNDiscriminator)
+    judge = stylecap.create("discriminator", "caption-soft-transformer", vocab_size=10, cond_dim=3, length=5)
+    assert isinstance(judge, SoftTransformerDiscriminator)
+    assert judge(torch.eye(10)[None, :4], torch.ones(1, 3)).shape == (1,)
     entries = stylecap.list_components("generator") + stylecap.list_components("discriminator")
-    assert [e.plugin.name for e in entries if e.name.startswith("caption-")] == ["gumbel"] * 2
+    assert [e.plugin.name for e in entries if e.name.startswith("caption-")] == ["gumbel"] * 3
 
 
 # -- the trainer ------------------------------------------------------------------------------
@@ -294,6 +311,17 @@ def test_warm_start_from_an_mle_run_continues_adversarially(gan, corpus, tmp_pat
     assert "g_loss" in metrics(tmp_path / "warm")[-1]
 
 
+def test_cnn_discriminator_learns_and_trains_the_generator(gan, corpus, tmp_path):
+    (_, before), (_, _) = gan
+    judge = {"discriminator": "caption-soft-cnn", "discriminator_options": {"embed": 16, "filters": 8, "dropout": 0.0}}
+    _, trainer = train(out=tmp_path / "cnn", init=before.config.out, steps=34, d_pretrain_steps=30, lr_d=3e-3,
+                       **corpus, **(TINY | judge))  # fmt: skip
+    assert isinstance(trainer.models["d"], SoftCNNDiscriminator)
+    rows = metrics(tmp_path / "cnn")
+    assert rows[14]["d_loss"] < rows[0]["d_loss"] - 0.05, (rows[0], rows[14])  # D learns while G stands still
+    assert "g_loss" in rows[-1]
+
+
 def test_each_gan_refuses_to_warm_start_from_the_other_kind_of_generator(gan, tmp_path):
     (_, before), (_, _) = gan
     with pytest.raises(UsageError, match="holds no mle-lstm caption model.*stylecap train caption mle-lstm"):
@@ -317,7 +345,9 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(corpus, tmp_path):
      ({"mle_every": -1}, "mle_every"), ({"d_steps": 0}, "d_steps"),
      ({"init": "missing/run"}, "init"), ({"init": None}, "init is required"), ({"relaxation": "warm"}, "relaxation"),
      ({"generator": "nope"}, "generator 'nope'"), ({"generator_options": "heads=3"}, "generator_options.*heads"),
-     ({"discriminator_options": {"widths": [30]}}, "discriminator_options.*widths")],
+     ({"discriminator": "caption-soft-cnn", "discriminator_options": {"widths": [30]}},
+      "discriminator_options.*widths"),
+     ({"discriminator_options": {"embed": 30, "heads": 4}}, "discriminator_options.*multiple of heads")],
 )  # fmt: skip
 def test_bad_values_are_config_errors_naming_the_field(plugin, tmp_path, values, field):  # noqa: F811
     with pytest.raises(ConfigError, match=field):

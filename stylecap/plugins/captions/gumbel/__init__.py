@@ -11,11 +11,17 @@ from __future__ import annotations
 from stylecap.core.hookspecs import hookimpl
 
 from .backend import GumbelTransformer
-from .discriminator import SoftCNNDiscriminator
+from .discriminator import SoftCNNDiscriminator, SoftTransformerDiscriminator
 from .generator import CaptionTransformer
 from .trainer import GumbelTrainer
 
-__all__ = ["CaptionTransformer", "GumbelTrainer", "GumbelTransformer", "SoftCNNDiscriminator"]
+__all__ = [
+    "CaptionTransformer",
+    "GumbelTrainer",
+    "GumbelTransformer",
+    "SoftCNNDiscriminator",
+    "SoftTransformerDiscriminator",
+]
 
 
 @hookimpl
@@ -36,3 +42,4 @@ def register_generators(register):
 @hookimpl
 def register_discriminators(register):
     register(SoftCNNDiscriminator)
+    register(SoftTransformerDiscriminator)

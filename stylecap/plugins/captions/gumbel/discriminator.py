@@ -24,32 +24,69 @@ GAN_LOSSES: tuple[str, ...] = ("standard", "rsgan", "hinge", "lsgan")
 
 
 @dataclass
-class SoftCNNConfig:
+class SoftJudgeConfig:
     vocab_size: int = field(4, help="Words, the specials included (set from the vocabulary when training).")
     cond_dim: int = field(1, help="Length of the condition vector (the concept count).")
     length: int = field(25, help="Sentences are padded with <pad> to this many tokens.")
     embed: int = field(64, help="Word vector size.")
-    widths: list[int] = field([2, 3, 4, 5], help="Filter widths, in words.")
-    filters: int = field(64, help="Filters per width.")
     dropout: float = field(0.25, help="Dropout before the output.")
 
     def validate(self) -> None:
-        for name in ("vocab_size", "cond_dim", "length", "embed", "filters"):
+        for name in ("vocab_size", "cond_dim", "length", "embed"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if not self.widths or not 1 <= min(self.widths) <= max(self.widths) <= self.length:
-            raise ValueError(f"widths must be from 1 to length ({self.length}), not {self.widths}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 
 
-class SoftCNNDiscriminator(Component, nn.Module):
-    """A CNN judge of (condition, sentence) pairs that reads word distributions ``[B, L, V]``, not word ids.
+class _SoftJudge(Component, nn.Module):
+    """What every judge of word distributions ``[B, L, V]`` shares: the word table that embeds them (``<pad>``'s
+    row held at zero, so padding says nothing) and the head that brings in the condition by projection (Miyato
+    & Koyama 2018): ``w . h + (P c) . h`` over sentence features ``h`` from the subclass's ``features``."""
 
-    Word vectors are the distributions times the word table (``<pad>``'s row held at zero, so padding says
-    nothing), then filters of several widths max-pooled over time and a gated residual layer give sentence
-    features ``h``; the condition enters by projection (Miyato & Koyama 2018): ``w . h + (P c) . h``.
-    """
+    def __init__(self, config=None):
+        super().__init__(config)
+        c = self.config
+        self.words = nn.Parameter(torch.randn(c.vocab_size, c.embed) * c.embed**-0.5)
+
+    def _head(self, features: int) -> None:
+        """Create the head after the body, so the parameters are drawn in the order the shipped runs used."""
+        self.drop = nn.Dropout(self.config.dropout)
+        self.out = nn.Linear(features, 1)
+        self.project = nn.Linear(self.config.cond_dim, features, bias=False)
+
+    def embed(self, words: torch.Tensor) -> torch.Tensor:
+        """Word vectors ``[B, length, E]`` of distributions ``[B, <= length, V]``, zeros past the end."""
+        table = self.words.index_fill(0, torch.tensor([PAD_ID], device=words.device), 0.0)
+        x = words.to(table.dtype) @ table
+        return F.pad(x, (0, 0, 0, self.config.length - x.shape[1]))
+
+    def features(self, words: torch.Tensor) -> torch.Tensor:
+        """Sentence features ``[B, F]`` of word distributions ``[B, <= length, V]`` (also for feature matching)."""
+        raise NotImplementedError
+
+    def forward(self, words: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]`` for sentences as word distributions ``[B, <= length, V]`` and conditions ``[B, C]``."""
+        h = self.drop(self.features(words))
+        return self.out(h)[:, 0] + (self.project(cond) * h).sum(-1)
+
+
+@dataclass
+class SoftCNNConfig(SoftJudgeConfig):
+    widths: list[int] = field([2, 3, 4, 5], help="Filter widths, in words.")
+    filters: int = field(64, help="Filters per width.")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.filters < 1:
+            raise ValueError(f"filters must be at least 1, not {self.filters}")
+        if not self.widths or not 1 <= min(self.widths) <= max(self.widths) <= self.length:
+            raise ValueError(f"widths must be from 1 to length ({self.length}), not {self.widths}")
+
+
+class SoftCNNDiscriminator(_SoftJudge):
+    """A CNN judge of (condition, sentence) pairs that reads word distributions, not word ids: filters of
+    several widths max-pooled over time and a gated residual layer (as in SeqGAN's highway) give ``h``."""
 
     name = "caption-soft-cnn"
     Config = SoftCNNConfig
@@ -57,27 +94,55 @@ class SoftCNNDiscriminator(Component, nn.Module):
     def __init__(self, config: SoftCNNConfig | None = None):
         super().__init__(config)
         c = self.config
-        self.words = nn.Parameter(torch.randn(c.vocab_size, c.embed) * c.embed**-0.5)
         self.convs = nn.ModuleList(nn.Conv1d(c.embed, c.filters, w) for w in c.widths)
         features = c.filters * len(c.widths)
         self.gate = nn.Linear(features, 2 * features)
-        self.drop = nn.Dropout(c.dropout)
-        self.out = nn.Linear(features, 1)
-        self.project = nn.Linear(c.cond_dim, features, bias=False)
+        self._head(features)
 
     def features(self, words: torch.Tensor) -> torch.Tensor:
-        """Sentence features ``[B, F]`` of word distributions ``[B, <= length, V]`` (also for feature matching)."""
-        table = self.words.index_fill(0, torch.tensor([PAD_ID], device=words.device), 0.0)
-        x = (words.to(table.dtype) @ table).transpose(1, 2)
-        x = F.pad(x, (0, self.config.length - x.shape[2]))  # <pad> embeds to zeros
+        x = self.embed(words).transpose(1, 2)
         h = torch.cat([conv(x).relu().amax(-1) for conv in self.convs], 1)
         update, gate = self.gate(h).chunk(2, -1)
         return h + torch.sigmoid(gate) * update.relu()
 
-    def forward(self, words: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B]`` for sentences as word distributions ``[B, <= length, V]`` and conditions ``[B, C]``."""
-        h = self.drop(self.features(words))
-        return self.out(h)[:, 0] + (self.project(cond) * h).sum(-1)
+
+@dataclass
+class SoftTransformerConfig(SoftJudgeConfig):
+    heads: int = field(4, help="Attention heads (embed must be a multiple).")
+    layers: int = field(2, help="Transformer blocks.")
+    ff: int = field(128, help="Feed-forward width inside each block.")
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("heads", "layers", "ff"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.embed % self.heads:
+            raise ValueError(f"embed ({self.embed}) must be a multiple of heads ({self.heads})")
+
+
+class SoftTransformerDiscriminator(_SoftJudge):
+    """A small transformer judge (bidirectional, pre-norm): a summary token before the word vectors, learnt
+    positions, and the summary's final state as ``h``. Sees the whole sentence at once where the CNN sees
+    windows of at most five words."""
+
+    name = "caption-soft-transformer"
+    Config = SoftTransformerConfig
+
+    def __init__(self, config: SoftTransformerConfig | None = None):
+        super().__init__(config)
+        c = self.config
+        self.summary = nn.Parameter(torch.randn(1, 1, c.embed) * 0.02)
+        self.positions = nn.Parameter(torch.randn(c.length + 1, c.embed) * 0.02)
+        block = nn.TransformerEncoderLayer(c.embed, c.heads, c.ff, c.dropout, batch_first=True, norm_first=True)
+        self.body = nn.TransformerEncoder(block, c.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c.embed)
+        self._head(c.embed)
+
+    def features(self, words: torch.Tensor) -> torch.Tensor:
+        x = self.embed(words)
+        x = torch.cat([self.summary.expand(len(x), -1, -1).to(x.dtype), x], 1) + self.positions
+        return self.norm(self.body(x)[:, 0])
 
 
 def d_pair_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

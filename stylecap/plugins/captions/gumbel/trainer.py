@@ -50,8 +50,10 @@ class GumbelTrainConfig(AdversarialTrainConfig):
     dropout: float = field(0.1, help="Unused: generator_options sets the transformer's dropout.")
     generator: str = field("caption-transformer", help="Registered generator (stylecap list generator).")
     generator_options: dict[str, Any] = field({}, help="Its options, e.g. width=64,layers=1 (sizes, dropout).")
-    discriminator: str = field("caption-soft-cnn", help="Registered discriminator (stylecap list discriminator).")
-    discriminator_options: dict[str, Any] = field({}, help="Its options, e.g. embed=32,filters=32.")
+    discriminator: str = field(
+        "caption-soft-transformer", help="Registered discriminator (stylecap list discriminator): or caption-soft-cnn."
+    )
+    discriminator_options: dict[str, Any] = field({}, help="Its options, e.g. embed=32,layers=1 (sizes, dropout).")
     mle_every: int = field(2, help="A teacher-forcing update every N adversarial steps, to keep fluency; 0 = never.")
     gan_loss: GanLoss = field("rsgan", help="standard (non-saturating), rsgan (relativistic, RelGAN's), hinge, lsgan.")
     relaxation: Literal["hard", "soft"] = field(
@@ -127,7 +129,7 @@ class GumbelTrainer(AdversarialTrainer):
             raise ConfigError(
                 f"trainer {self.name!r}: feature_matching needs a discriminator with features(); "
                 f"{cfg.discriminator!r} has none",
-                "set feature_matching=0 or use caption-soft-cnn",
+                "set feature_matching=0 or use caption-soft-transformer or caption-soft-cnn",
             )
         self.models = {"lm": net, "d": judge}
         self.optimizers = {
