@@ -32,11 +32,14 @@ class SoftJudgeConfig:
     dropout: float = field(0.25, help="Dropout before the output.")
 
     def validate(self) -> None:
-        for name in ("vocab_size", "cond_dim", "length", "embed"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        self._at_least_one("vocab_size", "cond_dim", "length", "embed")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    def _at_least_one(self, *names: str) -> None:
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
 
 
 class _SoftJudge(Component, nn.Module):
@@ -78,8 +81,7 @@ class SoftCNNConfig(SoftJudgeConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.filters < 1:
-            raise ValueError(f"filters must be at least 1, not {self.filters}")
+        self._at_least_one("filters")
         if not self.widths or not 1 <= min(self.widths) <= max(self.widths) <= self.length:
             raise ValueError(f"widths must be from 1 to length ({self.length}), not {self.widths}")
 
@@ -114,9 +116,7 @@ class SoftTransformerConfig(SoftJudgeConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("heads", "layers", "ff"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        self._at_least_one("heads", "layers", "ff")
         if self.embed % self.heads:
             raise ValueError(f"embed ({self.embed}) must be a multiple of heads ({self.heads})")
 
