@@ -1,7 +1,7 @@
 """Rebuild the shipped AdaIN decoder from offline data (see docs/adain.md, "Model card").
 
     python scripts/adain_decoder.py data data/adain        # training and held-out pictures
-    stylecap train style adain --content data/adain/content --style data/adain/style-wide --blocks 2 ...
+    stylecap train style adain --content data/adain/content --style data/adain/style-wide ...
     python scripts/adain_decoder.py ship runs/adain          # fp16 copy into the package
     python scripts/adain_decoder.py evaluate data/adain/heldout --sheet docs/images/adain-sheet.jpg
     python scripts/adain_decoder.py flicker data/adain/heldout   # frame-to-frame change on a panning shot

@@ -116,8 +116,8 @@ class AdaIN(StyleBackend, nn.Module):
     weights = (
         Weights(
             SHIPPED,
-            "decoder for efficientnet-lite0 (stage3 and two residual blocks, skips from stage2, stage1), trained on "
-            "offline photos, painting-style images and wallpapers; see docs/adain.md",
+            "decoder for efficientnet-lite0 (stage3 + skips from stage2, stage1), trained on offline photos, "
+            "painting-style images and wallpapers; see docs/adain.md",
             "shipped with stylecap",
             offline=True,
         ),
