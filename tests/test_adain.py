@@ -211,6 +211,8 @@ def test_weights_for_another_architecture_are_refused(tmp_path):
     pipe.save(tmp_path / "p")
     with pytest.raises(CheckpointError, match="do not fit"):
         stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), width=8)
+    with pytest.raises(CheckpointError, match="do not fit"):  # residual blocks are part of the shape too
+        stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), blocks=1)
 
 
 # -- training ---------------------------------------------------------------------------------
