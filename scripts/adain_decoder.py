@@ -83,7 +83,7 @@ def make_data(out: Path) -> None:
         for folder in folders:
             write_image(out / folder / f"{name}.png", shorter_side(image, 352))
 
-    # style/: the first training stage's styles; style-wide/: those and more, for the fine-tuning stage
+    # style/: the first decoder's 40 styles; style-wide/: those and 132 more, the shipped decoder's
     for k in TRAIN_STYLES:  # each style painted over two different training photos
         for source in (names[k % len(names)], names[(k + 7) % len(names)]):
             style(f"style{k:02d}-{source}", net.stylize(read_image(train[source]).rgb, style=k), "style", "style-wide")
