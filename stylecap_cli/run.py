@@ -20,6 +20,7 @@ from stylecap.core.pipeline import Pipeline
 
 DEFAULT_STYLE_BACKEND = "gatys"
 DEFAULT_CAPTION_BACKEND = "seqgan"  # its shipped model works offline (docs/captions.md, "Model card")
+NONE = "none"  # as a backend name: leave that step out
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -32,7 +33,9 @@ def run_command(
     each_style: bool = typer.Option(
         False, "--each-style", help="Stylise with every style picture in turn (CONTENT_STYLE.png), not a blend."
     ),
-    style_backend: str = typer.Option(DEFAULT_STYLE_BACKEND, "--style-backend", help="See `stylecap list style`."),
+    style_backend: str = typer.Option(
+        DEFAULT_STYLE_BACKEND, "--style-backend", help="See `stylecap list style`; 'none' to caption the content only."
+    ),
     caption_backend: str = typer.Option(
         DEFAULT_CAPTION_BACKEND, "--caption-backend", help="See `stylecap list caption`; 'none' for no caption."
     ),
@@ -51,6 +54,10 @@ def run_command(
     """Stylise CONTENT pictures with --style and say something about each."""
     if f".{fmt.lower().lstrip('.')}" not in OUTPUT_SUFFIXES:
         raise UsageError(f"--format {fmt!r} is not supported", f"use one of {', '.join(OUTPUT_SUFFIXES)}")
+    if style_backend == NONE and caption_backend == NONE:
+        raise UsageError("--style-backend none with --caption-backend none leaves nothing to do", "name a backend")
+    if style_backend == NONE and style:
+        raise UsageError("--style-backend none does not use --style", "name a style backend, or drop --style")
     inputs = find_images(content)
     style_paths = find_images(style) if style else []
     styles = [read_image(p) for p in style_paths]
@@ -61,8 +68,8 @@ def run_command(
     style_config = {"encoder": encoder, "weights": weights}
     style_config = {k: v for k, v in style_config.items() if v is not None} | parse_assignments(style_option)
     pipeline = Pipeline.from_names(
-        style_backend,
-        None if caption_backend == "none" else caption_backend,
+        None if style_backend == NONE else style_backend,
+        None if caption_backend == NONE else caption_backend,
         style_config=style_config,
         caption_config=parse_assignments(caption_option),
         caption_source=caption_source,

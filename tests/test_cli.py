@@ -136,6 +136,19 @@ def test_run_usage_errors_exit_2_with_one_line(toy_plugin, images, tmp_path, cap
     assert not outdir.exists() or not os.listdir(outdir)
 
 
+def test_style_backend_none_captions_the_picture_as_it_is(toy_plugin, images, tmp_path, capsys):
+    outdir = tmp_path / "out"
+    args = ["run", str(images.content), "--style-backend", "none", "--caption-backend", "brightness", "-o", str(outdir)]
+    code, out, err = cli(capsys, *args, "--json")
+    assert code == 0, err
+    assert json.loads(out)["caption"] == "ooh, moody and dark" and list(json.loads(out)["components"]) == ["caption"]
+    assert Image.open(outdir / "content.png").tobytes() == Image.open(images.content).convert("RGB").tobytes()
+    code, _, err = cli(capsys, *args, "--style", str(images.red))
+    assert code == 2 and "does not use --style" in err
+    code, _, err = cli(capsys, *args[:-3], "none", "-o", str(outdir))
+    assert code == 2 and "leaves nothing to do" in err
+
+
 def test_missing_input_names_the_path(toy_plugin, tmp_path, capsys):
     code, _, err = cli(capsys, "run", str(tmp_path / "ghost.jpg"), "--style-backend", "mean-shift")
     assert code == 2 and "ghost.jpg" in err
