@@ -65,10 +65,15 @@ def list_command(
     if as_json:
         out.print_json(json.dumps([e.to_json() for e in entries]))
         return
-    table = Table("kind", "name", "from", "description")
-    for e in entries:
-        table.add_row(e.kind, e.name, e.plugin.origin, e.cls.describe())
-    out.print(table)
+    rows = [("kind", "name", "from", "description")]
+    rows += [(e.kind, e.name, e.plugin.origin, e.cls.describe()) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for n, row in enumerate(rows):  # one line each: cut to a terminal's width (`stylecap info NAME` has it all)
+        line = "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]])
+        if out.is_terminal:
+            out.print(escape(line), style="bold" if n == 0 else None, soft_wrap=False, no_wrap=True, overflow="ellipsis")
+        else:
+            print(line)  # whole, for grep
 
 
 def info_command(

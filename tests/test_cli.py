@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import stylecap
 from stylecap_cli.main import main
 
 from .conftest import run_cli as cli
@@ -35,6 +36,10 @@ def test_list_and_info(toy_plugin, capsys):
         and {"name": "mean-shift", "plugin": "toy"}.items()
         <= {e["name"]: e for e in json.loads(out)}["mean-shift"].items()
     )
+    code, out, _ = cli(capsys, "list", "style")
+    line = next(line for line in out.splitlines() if " mean-shift " in line)
+    described = stylecap.registry("style").get("mean-shift").cls.describe()
+    assert code == 0 and line.split()[:4] == ["style", "mean-shift", "plugin", "toy"] and line.endswith(described)
     code, out, _ = cli(capsys, "info", "mean-shift", "--json")
     info = json.loads(out)
     assert info["options"] == [
