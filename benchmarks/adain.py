@@ -21,7 +21,7 @@ from timing import add_device_options, device_of, median_seconds
 from stylecap.core.plugins import create
 from stylecap.core.styling import frame, shrink
 from stylecap.plugins.adain.backend import BORDER, AdaIN, AdaINConfig
-from stylecap.plugins.adain.statistics import style_code, transfer
+from stylecap.plugins.adain.statistics import code_vector, style_code, transfer
 
 
 class Plain:
@@ -30,20 +30,21 @@ class Plain:
     def __init__(self, backend: AdaIN, device: torch.device, bf16: bool = False):
         self.encoder = create("encoder", backend.config.encoder).to(device)
         self.decoder = copy.deepcopy(backend.decoder).to(device)
-        self.levels = backend.config.levels
+        self.levels, self.condition = backend.config.levels, backend.config.condition
         self.bf16 = bf16
 
     def __call__(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        code = style_code(self.encode(shrink(style, 512)))
+        code = style_code(self.encode(shrink(style, 512), [*self.levels, *self.condition]))
         framed, crop = frame(content, self.decoder.multiple, BORDER)  # the same output as the backend's
-        targets = transfer(self.encode(framed), [code], [1.0])
+        targets = transfer(self.encode(framed, self.levels), [code], [1.0])
+        told = code_vector(code, self.condition) if self.condition else None
         with self.autocast(content):
-            return crop(self.decoder(targets).float()).clamp(0, 1)
+            return crop(self.decoder(targets, told).float()).clamp(0, 1)
 
-    def encode(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         """Features in fp32 whatever the precision: mean/std in bf16 would be off by percents."""
         with self.autocast(image):
-            return {name: f.float() for name, f in self.encoder.features(image, self.levels).items()}
+            return {name: f.float() for name, f in self.encoder.features(image, layers).items()}
 
     def autocast(self, image: torch.Tensor) -> torch.autocast:
         return torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=self.bf16)

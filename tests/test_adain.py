@@ -14,11 +14,12 @@ from stylecap.core import color
 from stylecap.core.errors import CheckpointError, ConfigError
 from stylecap.core.imageio import to_tensor
 from stylecap.plugins.adain.frames import global_shift
-from stylecap.plugins.adain.statistics import adain, blend, mean_std, style_code, transfer
+from stylecap.plugins.adain.statistics import adain, blend, code_vector, decoder_code, mean_std, style_code, transfer
 
 from .conftest import check_resume_is_exact, metrics, run_cli
 
 TINY = {"weights": None, "encoder_weights": "random", "width": 4}
+CONDITION = ["stem", "stage1", "stage2", "stage3", "stage4"]  # the encoder's style layers
 TRAIN = {
     "encoder_weights": "random", "width": 4, "crop_size": 32, "load_size": 32, "batch_size": 2,
     "log_every": 1, "flip": False,
@@ -53,6 +54,9 @@ def tiny(**options) -> stylecap.StyleBackend:
     with torch.no_grad():
         last.weight.mul_(0.1)
         last.bias.fill_(0.5)
+        if backend.decoder.condition is not None:  # it starts at zero: make it do something
+            seeded = torch.Generator().manual_seed(0)
+            torch.nn.init.normal_(backend.decoder.condition.net[-1].weight, std=0.05, generator=seeded)
     return backend
 
 
@@ -95,11 +99,46 @@ def test_alpha_blends_and_regions_of_the_restyled_features():
     assert torch.allclose(mean_std(split[..., 3:])[0], blue["a"][0], atol=1e-4)
 
 
+def test_the_decoders_code_follows_blends_regions_and_alpha():
+    def code(seed: int) -> dict:
+        g = torch.Generator().manual_seed(seed)
+        return {"a": (torch.randn(1, 3, 1, 1, generator=g), torch.rand(1, 3, 1, 1, generator=g) + 0.1)}
+
+    own, red, blue = code(0), code(1), code(2)
+    vector = {name: code_vector(c, ["a"]) for name, c in (("own", own), ("red", red), ("blue", blue))}
+    assert vector["red"].shape == (1, 6, 1, 1) and torch.equal(vector["red"][:, 3:], red["a"][1].log())
+    mixed = decoder_code([red, blue], [0.25, 0.75], ["a"])
+    assert torch.allclose(mixed, code_vector(blend([red, blue], [0.25, 0.75]), ["a"]))
+    assert torch.allclose(decoder_code([red], [1.0], ["a"], own=own, alpha=0.0), vector["own"])
+    regions = torch.zeros(2, 1, 8, 12)
+    regions[0, ..., :4], regions[1, ..., 8:] = 1, 1  # red left, nothing in the middle, blue right
+    told = decoder_code([red, blue], [0.5, 0.5], ["a"], own=own, regions=regions, size=(8, 12))
+    assert told.shape == (1, 6, 8, 12)
+    for columns, name in ((slice(0, 3), "red"), (slice(5, 7), "own"), (slice(9, 12), "blue")):
+        assert torch.allclose(told[..., columns], vector[name].expand(-1, -1, 8, told[..., columns].shape[-1]))
+
+
+def test_a_conditioned_decoder_starts_as_the_plain_one_and_then_follows_the_code():
+    plain = tiny()
+    conditioned = stylecap.create("style", "adain", condition=CONDITION, **TINY)
+    missing = conditioned.decoder.load_state_dict(plain.decoder.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("condition.") for k in missing)
+    content, red, blue = smooth(0, 32), smooth(1, 32, (1, 0.1, 0.1)), smooth(2, 32, (0.1, 0.1, 1))
+    assert torch.equal(conditioned.stylize(content, [red]), plain.stylize(content, [red]))
+    torch.nn.init.normal_(conditioned.decoder.condition.net[-1].weight, std=0.05)
+    features = conditioned.encode(content)
+    codes = [code_vector(style_code(conditioned.encode(s, CONDITION)), CONDITION) for s in (red, blue)]
+    assert not torch.allclose(conditioned.decoder(features, codes[0]), conditioned.decoder(features, codes[1]))
+    with pytest.raises(ValueError, match="needs the style code"):
+        conditioned.decoder(features)
+
+
 # -- the backend ------------------------------------------------------------------------------
 
 
-def test_alpha_zero_gives_the_decoders_reconstruction_and_sizes_are_kept():
-    backend = tiny(alpha=0.0)
+@pytest.mark.parametrize("condition", [[], CONDITION])
+def test_alpha_zero_gives_the_decoders_reconstruction_and_sizes_are_kept(condition):
+    backend = tiny(alpha=0.0, condition=condition)
     content = smooth(0, 37)[..., :29]  # odd sizes: padded to the decoder's multiple and cropped back
     out = backend.stylize(content, [smooth(1)])
     assert out.shape == content.shape
@@ -108,8 +147,9 @@ def test_alpha_zero_gives_the_decoders_reconstruction_and_sizes_are_kept():
     assert shrunk.shape[-2:] == (16, 13)
 
 
-def test_blend_weights_and_masks_choose_the_style():
-    backend = tiny()
+@pytest.mark.parametrize("condition", [[], CONDITION])
+def test_blend_weights_and_masks_choose_the_style(condition):
+    backend = tiny(condition=condition)
     content, red, blue = smooth(0, 64), smooth(1, 40, (1, 0.1, 0.1)), smooth(2, 40, (0.1, 0.1, 1))
     only_red = backend.stylize(content, [red])
     assert torch.allclose(backend.stylize(content, [red, blue], style_weights=[1, 0]), only_red, atol=1e-5)
@@ -145,6 +185,7 @@ def test_luminance_preservation_keeps_the_contents_chroma():
 def test_shipped_decoder_works_offline_and_moves_style_statistics():
     backend = stylecap.create("style", "adain")
     assert backend.config.encoder == "efficientnet-lite0" and backend.config.levels
+    assert backend.config.condition == CONDITION and backend.decoder.condition.scale.ne(1).all()  # from its metadata
     content, style = smooth(0, 64), smooth(1, 64, (1, 0.2, 0.1))
     out = backend.stylize(content, [style])
     layers = list(backend.encoder.style_layers)
@@ -213,6 +254,8 @@ def test_weights_for_another_architecture_are_refused(tmp_path):
         stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), width=8)
     with pytest.raises(CheckpointError, match="do not fit"):  # residual blocks are part of the shape too
         stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), blocks=1)
+    with pytest.raises(CheckpointError, match="do not fit"):  # and so is the style condition
+        stylecap.create("style", "adain", weights=str(tmp_path / "p" / "style.safetensors"), condition=["stage4"])
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -250,6 +293,29 @@ def test_fine_tuning_starts_from_the_given_decoder(folders, tmp_path):
         stylecap.train("style", "adain", out=tmp_path / "wide", init=weights, **folders, **(TRAIN | {"width": 8}))
     with pytest.raises(ConfigError, match="init 'nowhere.safetensors' is neither 'lite0' nor a decoder file"):
         stylecap.train("style", "adain", out=tmp_path / "bad", init="nowhere.safetensors", **folders, **TRAIN)
+
+
+def test_a_conditioned_decoder_trains_resumes_and_fine_tunes_a_plain_one(folders, tmp_path):
+    run = tmp_path / "run"
+    trained = stylecap.train("style", "adain", out=run, steps=30, lr=3e-3, condition=CONDITION, **folders, **TRAIN)
+    rows = metrics(run)
+    assert sum(r["loss"] for r in rows[-5:]) < 0.7 * sum(r["loss"] for r in rows[:5])
+    condition = trained.decoder.condition
+    assert condition.scale.ne(1).all() and condition.net[-1].weight.abs().sum() > 0  # fitted, then trained
+    again = stylecap.Pipeline.load(run / "final").style
+    content, style = smooth(0, 32), smooth(1, 32, (1, 0.2, 0.1))
+    assert again.config.condition == CONDITION
+    assert torch.equal(again.stylize(content, [style]), trained.stylize(content, [style]))
+    check_resume_is_exact("style", "adain", tmp_path / "resumed", steps=6, condition=CONDITION, **folders, **TRAIN)
+
+    plain = stylecap.train("style", "adain", out=tmp_path / "plain", steps=5, lr=3e-3, **folders, **TRAIN)
+    weights = str(tmp_path / "plain" / "final" / "style.safetensors")
+    options = {"steps": 1, "lr": 1e-9, "init": weights, "condition": CONDITION}
+    tuned = stylecap.train("style", "adain", out=tmp_path / "tuned", **options, **folders, **TRAIN)
+    assert torch.allclose(tuned.stylize(content, [style]), plain.stylize(content, [style]), atol=1e-5)
+    with pytest.raises(ConfigError, match="is a conditioned decoder"):
+        init = str(run / "final" / "style.safetensors")
+        stylecap.train("style", "adain", out=tmp_path / "back", init=init, **folders, **TRAIN)
 
 
 def test_crop_size_must_suit_the_decoder(folders, tmp_path):

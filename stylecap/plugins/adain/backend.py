@@ -20,7 +20,7 @@ from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, 
 
 from .decoder import Decoder
 from .frames import TemporalBlend
-from .statistics import style_code, transfer
+from .statistics import code_vector, decoder_code, style_code, transfer
 
 SHIPPED = "lite0"
 """The decoder that ships inside the package, trained for efficientnet-lite0 (docs/adain.md)."""
@@ -58,6 +58,9 @@ class AdaINConfig:
     )
     width: int | None = field(None, help="decoder channels at full resolution; None: the weights'")
     blocks: int | None = field(None, help="decoder residual blocks at the deepest level; None: the weights'")
+    condition: list[str] | None = field(
+        None, help="style layers whose code the decoder is told (a conditioned decoder); [] none; None: the weights'"
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         "auto", help="network precision: auto is bf16 on CUDA and fp32 on CPU (statistics stay fp32)"
     )
@@ -84,7 +87,8 @@ class AdaINConfig:
 
 
 def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
-    """The architecture (encoder, levels, width, blocks) the weights were made for, and the decoder's tensors.
+    """The architecture (encoder, levels, width, blocks, condition) the weights were made for, and the
+    decoder's tensors.
 
     A file may be a training checkpoint (``step-N/weights.safetensors``), a saved pipeline's
     ``style.safetensors`` or the shipped decoder: all keep the decoder under ``decoder.`` and a
@@ -99,7 +103,7 @@ def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.T
     if not config.get("levels"):
         raise CheckpointError(f"{weights} names no AdaIN decoder levels", "give a checkpoint of an adain run")
     state = {k: v.float() for k, v in tensors.items() if k.startswith("decoder.")}
-    return {k: config[k] for k in ("encoder", "levels", "width", "blocks") if k in config}, state
+    return {k: config[k] for k in ("encoder", "levels", "width", "blocks", "condition") if k in config}, state
 
 
 class AdaIN(StyleBackend, nn.Module):
@@ -116,8 +120,8 @@ class AdaIN(StyleBackend, nn.Module):
     weights = (
         Weights(
             SHIPPED,
-            "decoder for efficientnet-lite0 (stage3 + skips from stage2, stage1), trained on offline photos, "
-            "painting-style images and wallpapers; see docs/adain.md",
+            "decoder for efficientnet-lite0 (stage3 + skips from stage2, stage1; told the style code of the five "
+            "style layers), trained on offline photos, painting-style images and wallpapers; see docs/adain.md",
             "shipped with stylecap",
             offline=True,
         ),
@@ -132,18 +136,19 @@ class AdaIN(StyleBackend, nn.Module):
             levels=self.config.levels or found.get("levels", LEVELS),
             width=self.config.width or found.get("width", WIDTH),
             blocks=found.get("blocks", BLOCKS) if self.config.blocks is None else self.config.blocks,
+            condition=found.get("condition", []) if self.config.condition is None else self.config.condition,
         )
         options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
         encoder = encoder or create("encoder", c.encoder, **options)
         self._encoder = [encoder.folded()]  # in a list: not a submodule, so not saved with the decoder
-        self.decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks)
+        self.decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks, c.condition)
         if state is not None:
             try:
                 self.load_state_dict(state)
             except RuntimeError as e:
                 raise CheckpointError(
                     f"weights {c.weights!r} do not fit an AdaIN decoder for {c.encoder} at {c.levels}: {e}",
-                    "give the encoder, levels, width and blocks the decoder was trained with",
+                    "give the encoder, levels, width, blocks and condition the decoder was trained with",
                 ) from None
         self.requires_grad_(False)
         self.eval()
@@ -170,15 +175,22 @@ class AdaIN(StyleBackend, nn.Module):
         areas = regions("adain", c.masks if masks is None else masks, len(styles), content.shape[-2:])
         base, styles, finish = keep_colors(c.preserve_color, content, [s.to(content) for s in styles])
         self._place(content.device)
-        codes = [style_code(self.encode(shrink(s, c.style_size))) for s in styles]
+        layers = list(dict.fromkeys([*c.levels, *c.condition]))
+        codes = [style_code(self.encode(shrink(s, c.style_size), layers)) for s in styles]
 
         framed, crop = frame(base, self.decoder.multiple, BORDER)
         if areas is not None:
             areas = frame(areas, self.decoder.multiple, BORDER)[0]
-        features = self.encode(framed)
-        targets = transfer(features, codes, weights, alpha=c.alpha, regions=areas)
+        needs_own = c.condition and (c.alpha < 1 or areas is not None)  # the content's code: a deeper encoding
+        features = self.encode(framed, layers if needs_own else c.levels)
+        targets = transfer({k: features[k] for k in c.levels}, codes, weights, alpha=c.alpha, regions=areas)
+        told = None
+        if c.condition:
+            own = style_code({k: features[k] for k in c.condition}) if needs_own else None
+            size = targets[c.levels[0]].shape[-2:]
+            told = decoder_code(codes, weights, c.condition, own=own, alpha=c.alpha, regions=areas, size=size)
         with self._autocast(framed.device):
-            decoded = self.decoder(targets)
+            decoded = self.decoder(targets, told)
         out = finish(crop(decoded.float()))
         if c.frame_blend:  # a batch is consecutive frames
             out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
@@ -210,13 +222,19 @@ class AdaIN(StyleBackend, nn.Module):
     def reconstruct(self, image: torch.Tensor) -> torch.Tensor:
         """The decoder's picture of the unchanged features: what alpha=0 gives."""
         self._place(image.device)
+        c = self.config
         framed, crop = frame(image, self.decoder.multiple, BORDER)
+        features = self.encode(framed, list(dict.fromkeys([*c.levels, *c.condition])))
+        told = code_vector(style_code(features), c.condition) if c.condition else None
         with self._autocast(image.device):
-            out = self.decoder(self.encode(framed))
+            out = self.decoder({k: features[k] for k in c.levels}, told)
         return crop(out.float()).clamp(0, 1)
 
 
-def build_decoder(encoder: Encoder, levels: Sequence[str], width: int, blocks: int = BLOCKS) -> Decoder:
-    """A decoder sized for ``encoder``'s ``levels``."""
-    geometry = encoder.geometry(levels)
-    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width, blocks)
+def build_decoder(
+    encoder: Encoder, levels: Sequence[str], width: int, blocks: int = BLOCKS, condition: Sequence[str] = ()
+) -> Decoder:
+    """A decoder sized for ``encoder``'s ``levels``, told the code of the ``condition`` layers if any."""
+    geometry = encoder.geometry([*levels, *condition])
+    code_size = 2 * sum(geometry[k][0] for k in condition)
+    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width, blocks, code_size)

@@ -10,6 +10,7 @@ resolution doubles, so a 1024-px picture costs about 20 GMAC on top of the encod
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -29,13 +30,51 @@ class Residual(nn.Module):
         return x + self.body(x)
 
 
+def fit_to(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A per-channel map ``t`` at ``x``'s resolution (one value per channel broadcasts as it is)."""
+    if t.shape[-2:] == (1, 1):
+        return t
+    return F.interpolate(t, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class StyleCondition(nn.Module):
+    """A per-channel scale and shift for each resolution of the decoder, made from the target style
+    code (FiLM, as the style prediction network of Ghiasi et al. 2017 conditions its transformer).
+    The restyled inputs carry the style's statistics of their own layers only; this tells the
+    decoder those of every style layer, the deeper ones too. The last layer starts at zero, so a
+    decoder gains it without changing its output until it trains."""
+
+    def __init__(self, code_size: int, channels: list[int], hidden: int = 256):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(code_size))  # standardises the code (`fit`)
+        self.register_buffer("scale", torch.ones(code_size))
+        self.net = nn.Sequential(nn.Conv2d(code_size, hidden, 1), nn.ReLU(inplace=True))
+        self.net.append(nn.Conv2d(hidden, 2 * sum(channels), 1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.splits = [c for c in channels for _ in range(2)]  # a scale and a shift per resolution
+
+    def fit(self, codes: torch.Tensor) -> None:
+        """Standardise codes like these ``[N, code_size, 1, 1]`` (a sample of training styles)."""
+        self.center.copy_(codes.mean((0, 2, 3)))
+        self.scale.copy_(codes.std((0, 2, 3)).clamp_min(1e-3))
+
+    def forward(self, code: torch.Tensor) -> list[torch.Tensor]:
+        """``code`` ``[B, code_size, h, w]`` (1 x 1, or a map where styles have regions) -> scale,
+        shift, scale, shift... per resolution, deepest first."""
+        return list(self.net((code - self.center[:, None, None]) / self.scale[:, None, None]).split(self.splits, 1))
+
+
 class Decoder(nn.Module):
     """Decodes features at ``strides`` (level name -> input size / feature size, deepest first)
     with ``channels`` per level; ``width`` channels at full resolution, doubled per halving up to
-    ``8 * width``, and ``blocks`` residual blocks after the deepest level's convolutions.
+    ``8 * width``, and ``blocks`` residual blocks after the deepest level's convolutions. With
+    ``code_size``, a :class:`StyleCondition` scales and shifts each resolution's output.
     Output: an image ``[B, 3, H, W]``, about [0, 1] (callers clamp)."""
 
-    def __init__(self, channels: dict[str, int], strides: dict[str, int], width: int = 16, blocks: int = 0):
+    def __init__(
+        self, channels: dict[str, int], strides: dict[str, int], width: int = 16, blocks: int = 0, code_size: int = 0
+    ):
         super().__init__()
         self.levels = list(strides)
         deepest = strides[self.levels[0]]
@@ -57,12 +96,22 @@ class Decoder(nn.Module):
             cin, stride = w, stride // 2
         self.to_rgb = conv(cin, 3, relu=False)
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        widths = [stage[1][1].out_channels for stage in self.stages.values()]
+        self.condition = StyleCondition(code_size, widths) if code_size else None
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: dict[str, torch.Tensor], code: torch.Tensor | None = None) -> torch.Tensor:
+        """``code``: the target style code (``statistics.decoder_code``), for a conditioned decoder only."""
+        if (code is None) != (self.condition is None):
+            raise ValueError("a conditioned decoder needs the style code, and only it takes one")
+        film = self.condition(code) if self.condition is not None else []
         x = features[self.levels[0]]
-        for key, stage in self.stages.items():
+        for i, (key, stage) in enumerate(self.stages.items()):
             stride = int(key)
             if stride in self.skips and self.skips[stride] != self.levels[0]:
                 x = torch.cat([x, features[self.skips[stride]].to(x.dtype)], 1)
-            x = self.up(stage(x))
+            x = stage(x)
+            if film:
+                scale, shift = (fit_to(t, x) for t in film[2 * i : 2 * i + 2])
+                x = x * (1 + scale) + shift
+            x = self.up(x)
         return self.to_rgb(x)

@@ -73,10 +73,45 @@ def transfer(
             mean, std = mixed[name]
             t = adain(f, mean, std)
         else:
-            masks = F.interpolate(regions.to(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
-            masks = masks / masks.sum(0, keepdim=True).clamp_min(1)  # overlaps share, gaps keep the content
+            masks = shares(regions.to(f), f.shape[-2:])
             t = f * (1 - masks.sum(0, keepdim=True))
             for m, code in zip(masks, codes):
                 t = t + m[None] * adain(f, *code[name], mask=m[None])
         out[name] = alpha * t + (1 - alpha) * f
     return out
+
+
+def shares(regions: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Each style's share of every position at ``size``: overlaps share, gaps keep the content."""
+    masks = F.interpolate(regions, size=tuple(size), mode="bilinear", align_corners=False)
+    return masks / masks.sum(0, keepdim=True).clamp_min(1)
+
+
+def code_vector(code: Code, layers: Sequence[str]) -> torch.Tensor:
+    """``layers``' channel means and log deviations in one ``[B, D, 1, 1]`` tensor: the code a
+    conditioned decoder is told (logs: deviations differ by orders of magnitude across channels)."""
+    return torch.cat([t for name in layers for t in (code[name][0], code[name][1].log())], 1)
+
+
+def decoder_code(
+    codes: Sequence[Code],
+    weights: Sequence[float],
+    layers: Sequence[str],
+    *,
+    own: Code | None = None,
+    alpha: float = 1.0,
+    regions: torch.Tensor | None = None,
+    size: Sequence[int] = (1, 1),
+) -> torch.Tensor:
+    """The code a conditioned decoder is told, to go with :func:`transfer`'s targets: the blended
+    styles' code, or with ``regions`` a map at ``size`` of each style's code where its mask is and
+    the content's own code (``own``) where none is; ``alpha`` mixes it with the content's own.
+    ``own`` is needed for regions and for alpha below 1 only."""
+    if regions is None:
+        told = code_vector(blend(codes, weights), layers)
+    else:
+        masks = shares(regions.to(codes[0][layers[0]][0]), size)
+        told = code_vector(own, layers) * (1 - masks.sum(0, keepdim=True))
+        for m, code in zip(masks, codes):
+            told = told + m[None] * code_vector(code, layers)
+    return told if alpha == 1 else alpha * told + (1 - alpha) * code_vector(own, layers)

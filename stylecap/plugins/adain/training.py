@@ -8,7 +8,7 @@ deviations at the style layers to match the style's (style loss).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from stylecap.core.training.data import seeded
 from stylecap.core.training.images import UnpairedImages
 
 from .backend import BLOCKS, ENCODER, LEVELS, SHIPPED, WIDTH, AdaIN, AdaINConfig, build_decoder
-from .statistics import mean_std, style_code, transfer
+from .decoder import Decoder
+from .statistics import code_vector, mean_std, style_code, transfer
 
 
 @dataclass
@@ -46,6 +47,9 @@ class AdaINTrainConfig(TrainConfig):
         None, help=f"start from a trained decoder of this shape: {SHIPPED} (shipped), a .safetensors, or None (random)"
     )
     style_layers: list[str] | None = field(None, help="layers whose means and deviations carry style; None: encoder's")
+    condition: list[str] = field(
+        [], help="style layers whose code the decoder is told (FiLM, docs/adain.md): none, or e.g. stem,stage1,stage4"
+    )
     content_weight: float = field(1.0, help="weight of the content loss (deepest level against the AdaIN target)")
     style_weight: float = field(10.0, help="weight of the style loss (mean and std over the style layers)")
     lr: float = field(1e-4, help="Adam learning rate")
@@ -81,29 +85,48 @@ class AdaINTrainer(Trainer):
         options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
         self.encoder = create("encoder", c.encoder, **options)
         self.style_layers = list(c.style_layers or self.encoder.style_layers)
-        decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks)
+        decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks, c.condition)
         if c.crop_size % decoder.multiple:
             raise ConfigError(
                 f"trainer 'adain': crop_size {c.crop_size} does not divide by {decoder.multiple} (levels {c.levels})",
                 f"use a crop_size that is a multiple of {decoder.multiple}",
             )
-        if c.init is not None:  # fine-tuning: the backend checks that the weights fit this shape
-            decoder.load_state_dict(AdaIN(self.backend_config(c.init), encoder=self.encoder).decoder.state_dict())
-        self.encoder.to(engine.device)
-        self.models = {"decoder": decoder}
-        self.optimizers = {"decoder": torch.optim.Adam(decoder.parameters(), lr=c.lr)}
         content, style = find_images([c.content]), find_images([c.style])
         self.dataset = UnpairedImages(content, style, c.load_size, c.crop_size, c.flip)
+        self.encoder.to(engine.device)
+        if c.init is not None:  # fine-tuning: the backend checks the weights fit this shape, the condition aside
+            start = AdaIN(replace(self.backend_config(c.init), condition=None), encoder=self.encoder).decoder
+            if start.condition is not None and decoder.condition is None:
+                raise ConfigError(f"init {c.init!r} is a conditioned decoder", f"train with --condition {c.init}'s")
+            decoder.load_state_dict(start.state_dict(), strict=start.condition is not None)
+            if decoder.condition is not None and start.condition is None:
+                self.fit_condition(decoder, engine)
+        elif decoder.condition is not None:
+            self.fit_condition(decoder, engine)
+        self.models = {"decoder": decoder}
+        self.optimizers = {"decoder": torch.optim.Adam(decoder.parameters(), lr=c.lr)}
+
+    def fit_condition(self, decoder: Decoder, engine: Any, count: int = 64) -> None:
+        """Standardise the decoder's style codes by those of ``count`` training style crops (seeded)."""
+        with seeded(self.config.seed), torch.no_grad():
+            crops = [self.dataset.load(self.dataset.b[i % len(self.dataset.b)]) for i in range(count)]
+            codes = [
+                code_vector(style_code(self.encoder.features(batch, self.config.condition)), self.config.condition)
+                for batch in engine.to_device(torch.stack(crops).split(16))
+            ]
+        decoder.condition.fit(torch.cat(codes).cpu())
 
     def losses(self, content: torch.Tensor, style: torch.Tensor, engine: Any) -> dict[str, torch.Tensor]:
         c = self.config
         deepest = c.levels[0]
         with torch.no_grad():
             features = self.encoder.features(content, c.levels)
-            code = style_code(self.encoder.features(style, list(dict.fromkeys([*self.style_layers, *c.levels]))))
+            layers = list(dict.fromkeys([*self.style_layers, *c.levels, *c.condition]))
+            code = style_code(self.encoder.features(style, layers))
             targets = transfer(features, [{k: code[k] for k in c.levels}], [1.0])
+            told = code_vector(code, c.condition) if c.condition else None
         with engine.autocast():
-            out = self.models["decoder"](targets)
+            out = self.models["decoder"](targets, told)
             got = self.encoder.features(out, list(dict.fromkeys([*self.style_layers, deepest])))
         content_loss = F.mse_loss(got[deepest].float(), targets[deepest])
         style_loss = sum(
@@ -133,7 +156,7 @@ class AdaINTrainer(Trainer):
     def backend_config(self, weights: str | None) -> AdaINConfig:
         """The backend's config for a decoder of this run's shape."""
         c = self.config
-        shape = {"levels": list(c.levels), "width": c.width, "blocks": c.blocks}
+        shape = {"levels": list(c.levels), "width": c.width, "blocks": c.blocks, "condition": list(c.condition)}
         return AdaINConfig(weights=weights, encoder=c.encoder, encoder_weights=c.encoder_weights, **shape)
 
     def export(self) -> AdaIN:
