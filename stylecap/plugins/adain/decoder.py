@@ -112,6 +112,6 @@ class Decoder(nn.Module):
             x = stage(x)
             if film:
                 scale, shift = (fit_to(t, x) for t in film[2 * i : 2 * i + 2])
-                x = x * (1 + scale) + shift
+                x = torch.addcmul(shift, x, 1 + scale)  # one pass over x
             x = self.up(x)
         return self.to_rgb(x)
