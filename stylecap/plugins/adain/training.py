@@ -94,14 +94,15 @@ class AdaINTrainer(Trainer):
         content, style = find_images([c.content]), find_images([c.style])
         self.dataset = UnpairedImages(content, style, c.load_size, c.crop_size, c.flip)
         self.encoder.to(engine.device)
+        fitted = False  # the condition's standardisation, which a conditioned start brings along
         if c.init is not None:  # fine-tuning: the backend checks the weights fit this shape, the condition aside
-            start = AdaIN(replace(self.backend_config(c.init), condition=None), encoder=self.encoder).decoder
-            if start.condition is not None and decoder.condition is None:
-                raise ConfigError(f"init {c.init!r} is a conditioned decoder", f"train with --condition {c.init}'s")
-            decoder.load_state_dict(start.state_dict(), strict=start.condition is not None)
-            if decoder.condition is not None and start.condition is None:
-                self.fit_condition(decoder, engine)
-        elif decoder.condition is not None:
+            start = AdaIN(replace(self.backend_config(c.init), condition=None), encoder=self.encoder)
+            fitted = bool(start.config.condition)
+            if fitted and start.config.condition != list(c.condition):
+                layers = ",".join(start.config.condition)
+                raise ConfigError(f"init {c.init!r} is a conditioned decoder", f"train with --condition {layers}")
+            decoder.load_state_dict(start.decoder.state_dict(), strict=fitted)
+        if decoder.condition is not None and not fitted:
             self.fit_condition(decoder, engine)
         self.models = {"decoder": decoder}
         self.optimizers = {"decoder": torch.optim.Adam(decoder.parameters(), lr=c.lr)}
