@@ -18,7 +18,7 @@ import platform
 import torch
 from timing import add_device_options, device_of, median_seconds
 
-from stylecap.core.plugins import create
+from stylecap.core.host import create
 from stylecap.core.styling import frame, shrink
 from stylecap.plugins.adain.backend import BORDER, AdaIN, AdaINConfig
 from stylecap.plugins.adain.statistics import code_vector, style_code, transfer

@@ -10,8 +10,8 @@ import torch
 
 from stylecap.plugins.captions.backend import MLELSTM
 from stylecap.plugins.captions.concepts import ConceptVocab
-from stylecap.plugins.captions.seqgan.rewards import EOS_ID
 from stylecap.plugins.captions.text import SPECIALS, Vocab
+from stylecap.plugins.captions.tokens import EOS_ID
 
 
 def stand_in(kind: type[MLELSTM], make_net: Callable[[int, int], torch.nn.Module], words: int,

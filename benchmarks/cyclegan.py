@@ -27,7 +27,7 @@ from PIL import Image
 
 import stylecap
 import stylecap.plugins.cyclegan as cyclegan
-from stylecap.core.plugins import host
+from stylecap.core.host import host
 from stylecap.plugins.cyclegan.networks import PatchDiscriminator, ResnetGenerator
 
 

@@ -43,9 +43,9 @@ import torch.nn.functional as F
 import stylecap
 from stylecap.core.imageio import read_image, to_tensor
 from stylecap.core.perceptual import PerceptualLoss
-from stylecap.plugins.gatys import Gatys, GatysConfig
+from stylecap.plugins.gatys.backend import Gatys, GatysConfig
 from stylecap.plugins.gatys.tiling import TiledEncoder
-from stylecap.plugins.losses import ContentLoss, GramLoss, LayerLossConfig
+from stylecap.plugins.losses.terms import ContentLoss, GramLoss, LayerLossConfig
 
 IMAGES = Path(__file__).resolve().parent.parent / "examples" / "images"
 
@@ -143,7 +143,7 @@ def speed(args: argparse.Namespace) -> None:
         style_weight=args.style_weight,
         tv_weight=args.tv,
         precision=args.precision,
-        **encoder_options(args),
+        encoder_weights=encoder_options(args).get("weights"),
     )
     ours = Gatys(config, encoder=encoder)
     runs = {

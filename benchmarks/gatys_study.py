@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from stylecap.core.imageio import resize_max, to_pil, to_tensor
-from stylecap.plugins.gatys import Gatys, GatysConfig
+from stylecap.plugins.gatys.backend import Gatys, GatysConfig
 
 SKIMAGE_NAMES = {"ihc": "immunohistochemistry"}
 
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     weights = {"style_weight": args.beta, "tv_weight": args.tv}
-    options = {k: v for k, v in weights.items() if v is not None} | ({"weights": args.weights} if args.weights else {})
+    options = {k: v for k, v in weights.items() if v is not None}
+    options |= {"encoder_weights": args.weights} if args.weights else {}
     rows = []
     for pair in args.pairs:
         content_name, style_name = pair.split(":")

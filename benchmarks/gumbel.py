@@ -26,10 +26,10 @@ from caption_stand_in import random_conditions, stand_in
 from timing import add_device_options, device_of, median_seconds
 
 from stylecap.core.training.engine import Engine
-from stylecap.plugins.captions.gumbel.backend import GumbelTransformer
-from stylecap.plugins.captions.gumbel.generator import CaptionTransformer, TransformerConfig
-from stylecap.plugins.captions.gumbel.trainer import GumbelTrainConfig, GumbelTrainer, load_init
-from stylecap.plugins.captions.seqgan.rewards import BOS_ID, EOS_ID
+from stylecap.plugins.captions.tokens import BOS_ID, EOS_ID
+from stylecap.plugins.gumbel.backend import GumbelTransformer
+from stylecap.plugins.gumbel.generator import CaptionTransformer, TransformerConfig
+from stylecap.plugins.gumbel.training import GumbelTrainConfig, GumbelTrainer, load_init
 
 
 def transformer(width: int, layers: int, positions: int) -> Callable[[int, int], CaptionTransformer]:

@@ -24,8 +24,9 @@ from timing import add_device_options, device_of, median_seconds
 from stylecap.core.training.engine import Engine
 from stylecap.plugins.captions.backend import MLELSTM
 from stylecap.plugins.captions.model import ConditionalLSTM
-from stylecap.plugins.captions.seqgan.rewards import BOS_ID, EOS_ID, for_judge, naive_rollout_rewards, rollout_rewards
-from stylecap.plugins.captions.seqgan.trainer import SeqGANTrainConfig, SeqGANTrainer, load_init
+from stylecap.plugins.captions.tokens import BOS_ID, EOS_ID
+from stylecap.plugins.seqgan.rewards import for_judge, naive_rollout_rewards, rollout_rewards
+from stylecap.plugins.seqgan.training import SeqGANTrainConfig, SeqGANTrainer, load_init
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .core.component import (
     IMAGE,
     CaptionBackend,
+    Colour,
     Component,
     Condition,
     ConditionEncoder,
@@ -17,13 +18,14 @@ from .core.component import (
 from .core.config import field
 from .core.errors import StylecapError
 from .core.hookspecs import hookimpl
+from .core.host import create, list_components, registry
 from .core.pipeline import Pipeline, Result
-from .core.plugins import create, list_components, registry
 from .core.training.config import TrainConfig
 from .core.training.engine import train
 
 __all__ = [
     "CaptionBackend",
+    "Colour",
     "Component",
     "Condition",
     "ConditionEncoder",

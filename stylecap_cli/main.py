@@ -20,9 +20,9 @@ from rich.table import Table
 import stylecap
 from stylecap.core import config as config_mod
 from stylecap.core.errors import StylecapError, UsageError
-from stylecap.core.hookspecs import KINDS
-from stylecap.core.plugins import host
-from stylecap.core.registry import LABELS, Entry
+from stylecap.core.host import host
+from stylecap.core.kinds import KINDS
+from stylecap.core.registry import Entry
 
 from .run import run_command
 from .train import train_command
@@ -57,7 +57,7 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JS
 
 
 def list_command(
-    kind: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(KINDS.values())}."),
+    kind: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(KINDS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List registered components, optionally of one kind."""
@@ -71,7 +71,8 @@ def list_command(
     for n, row in enumerate(rows):  # one line each: cut to a terminal's width (`stylecap info NAME` has it all)
         line = "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[3]])
         if out.is_terminal:
-            out.print(escape(line), style="bold" if n == 0 else None, soft_wrap=False, no_wrap=True, overflow="ellipsis")
+            style = "bold" if n == 0 else None
+            out.print(escape(line), style=style, soft_wrap=False, no_wrap=True, overflow="ellipsis")
         else:
             print(line)  # whole, for grep
 
@@ -91,7 +92,7 @@ def info_command(
         }
         out.print_json(json.dumps(doc, default=str))
         return
-    out.print(f"[bold]{entry.name}[/bold] ({LABELS[entry.kind]}, from {entry.plugin.origin})")
+    out.print(f"[bold]{entry.name}[/bold] ({KINDS[entry.kind].label}, from {entry.plugin.origin})")
     out.print(entry.cls.describe())
     if fields:
         table = Table("option", "type", "default", "help", title="options")

@@ -40,8 +40,6 @@ def run_command(
         DEFAULT_CAPTION_BACKEND, "--caption-backend", help="See `stylecap list caption`; 'none' for no caption."
     ),
     style_option: list[str] = typer.Option([], "--style-option", "-s", help="KEY=VALUE for the style backend."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder of the style backend (-s encoder=NAME)."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Weights name or file for the style backend."),
     caption_option: list[str] = typer.Option([], "--caption-option", "-c", help="KEY=VALUE for the captioner."),
     caption_source: str = typer.Option("stylized", "--caption-from", help="Caption the 'stylized' or 'content' image."),
     output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder for results."),
@@ -65,8 +63,7 @@ def run_command(
         raise UsageError("--each-style uses one style at a time, so --style-weight has nothing to blend", "drop one")
     # (name suffix, styles) per result: every style in turn, or all of them blended
     jobs = [(f"_{p.stem}", [s]) for p, s in zip(style_paths, styles)] if each_style else [("", styles)]
-    style_config = {"encoder": encoder, "weights": weights}
-    style_config = {k: v for k, v in style_config.items() if v is not None} | parse_assignments(style_option)
+    style_config = parse_assignments(style_option)
     pipeline = Pipeline.from_names(
         None if style_backend == NONE else style_backend,
         None if caption_backend == NONE else caption_backend,

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stylecap.core import config as config_mod
 from stylecap.core.errors import ConfigError, UsageError
-from stylecap.core.plugins import registry
+from stylecap.core.host import registry
 from stylecap.core.training.engine import train
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 import stylecap
-from stylecap.core import plugins
+from stylecap.core import host as plugins
 
 
 @pytest.fixture(autouse=True)

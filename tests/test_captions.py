@@ -12,14 +12,15 @@ import torch
 from PIL import Image
 
 import stylecap
-from stylecap.core import plugins
+from stylecap.core import host as plugins
+from stylecap.core.component import Condition, ConditionEncoder
 from stylecap.plugins.captions import build_concepts, corpus, paired
 from stylecap.plugins.captions.backend import MLELSTM
 from stylecap.plugins.captions.concepts import ConceptVocab
-from stylecap.plugins.captions.conditions import Condition, ConditionEncoder, views
 from stylecap.plugins.captions.decoding import beam_search, filter_logits, repeats, sample, sequence_logprob
 from stylecap.plugins.captions.model import ConditionalLSTM
 from stylecap.plugins.captions.text import Vocab, detokenize, tokenize
+from stylecap.plugins.conditions.imagenet import views
 
 PHOTOS = Path(skimage.__file__).parent / "data"
 
@@ -63,7 +64,7 @@ def write_corpus(path: Path, conversations: int = 24) -> Path:
 
 def test_committed_concept_map_is_what_the_script_builds():
     classes, synonyms = build_concepts.build()
-    assert (build_concepts.DATA / "imagenet_concepts.tsv").read_text() == classes
+    assert build_concepts.CLASS_MAP.read_text() == classes
     assert (build_concepts.DATA / "synonyms.tsv").read_text() == synonyms
     rows = {r.split("\t")[1]: r.split("\t")[2] for r in classes.splitlines()[1:]}
     assert rows["Egyptian cat"] == rows["tabby"] == rows["Persian cat"] == "cat"

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 import stylecap
-from stylecap.core import plugins
+from stylecap.core import host as plugins
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
+from stylecap.core.component import Condition, ConditionEncoder
 from stylecap.core.imageio import read_image, to_tensor
 from stylecap.plugins.captions.backend import MLELSTM
-from stylecap.plugins.captions.conditions import Condition, ConditionEncoder
 from stylecap.plugins.captions.paired import DataError
 
 from .conftest import MeanShift, run_cli

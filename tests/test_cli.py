@@ -22,7 +22,7 @@ def test_plugins_json_lists_temporary_plugin_and_it_goes_away(toy_plugin, capsys
     toy = {p["name"]: p for p in json.loads(out)}["toy"]
     assert code == 0 and toy["hooks"] == ["register_caption_backends", "register_generators", "register_style_backends"]
     assert toy["error"] is None
-    from stylecap.core.plugins import host
+    from stylecap.core.host import host
 
     host().unregister("toy")
     code, out, _ = cli(capsys, "plugins", "--json")
@@ -192,7 +192,7 @@ def test_broken_plugin_leaves_the_cli_working_and_strict_mode_fails_in_one_line(
     )
     assert "plugin 'broken'" in captured.err
 
-    from stylecap.core import plugins
+    from stylecap.core import host as plugins
 
     plugins.reset()
     monkeypatch.setenv("STYLECAP_STRICT_PLUGINS", "1")

@@ -247,7 +247,7 @@ def test_vintage_runs_from_the_command_line(tmp_path, capsys):
     pytest.importorskip("vintagify")
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (48, 36), (200, 180, 150)).save(photo)
-    code, out, err = cli(capsys, "run", str(photo), "--style-backend", "cyclegan", "--weights", "vintage",
+    code, out, err = cli(capsys, "run", str(photo), "--style-backend", "cyclegan", "-s", "weights=vintage",
                          "-s", "direction=a2b", "-o", str(tmp_path / "out"), "--json")  # fmt: skip
     assert code == 0, err
     record = json.loads(out)

@@ -73,6 +73,7 @@ def test_entry_point_is_discovered(capsys):
         "version": "0.1.0",
         "module": "stylecap_plugin_example",
         "hooks": ["register_commands", "register_losses", "register_style_backends"],
+        "requires": [],
         "error": None,
     }
 

@@ -11,9 +11,9 @@ from stylecap.core import color
 from stylecap.core.component import IMAGE
 from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.imageio import to_pil
-from stylecap.plugins.gatys import Gatys, GatysConfig
+from stylecap.plugins.gatys.backend import Gatys, GatysConfig
 from stylecap.plugins.gatys.tiling import TiledEncoder
-from stylecap.plugins.losses import gram
+from stylecap.plugins.losses.terms import gram
 
 from .test_losses import TinyEncoder
 
@@ -138,7 +138,7 @@ def test_a_registered_loss_joins_the_objective(toy_plugin):
         def forward(self, features):
             return (features[IMAGE].mean((2, 3)) - self.targets["mean"]).pow(2).sum()
 
-    stylecap.core.plugins.host().register(
+    stylecap.core.host.host().register(
         type("P", (), {"register_losses": staticmethod(stylecap.hookimpl(lambda register: register(ColourMean)))}),
         "colour-mean-plugin",
     )
@@ -224,10 +224,10 @@ def test_cli_runs_gatys_over_vgg19_weights_from_a_file(tmp_path, capsys):
         str(tmp_path / "content.png"),
         "--style",
         str(tmp_path / "style.png"),
-        "--encoder",
-        "vgg19",
-        "--weights",
-        str(tmp_path / "vgg19.pth"),
+        "-s",
+        "encoder=vgg19",
+        "-s",
+        f"encoder_weights={tmp_path / 'vgg19.pth'}",
         "-s",
         "steps=3",
         "-o",
@@ -239,10 +239,10 @@ def test_cli_runs_gatys_over_vgg19_weights_from_a_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert info.value.code == 0
     config = json.loads(out)["components"]["style"]["config"]
-    assert config["encoder"] == "vgg19" and config["weights"] == str(tmp_path / "vgg19.pth")
+    assert config["encoder"] == "vgg19" and config["encoder_weights"] == str(tmp_path / "vgg19.pth")
     assert Image.open(tmp_path / "out" / "content.png").size == (40, 32)
     with pytest.raises(SystemExit) as info:
-        main([*args[:-4], "--weights", str(tmp_path / "missing.pth"), "-o", str(tmp_path / "out2")])
+        main([*args[:-4], "-s", f"encoder_weights={tmp_path / 'missing.pth'}", "-o", str(tmp_path / "out2")])
     assert info.value.code == 2 and "missing.pth" in capsys.readouterr().err
 
 

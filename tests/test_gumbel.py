@@ -14,18 +14,18 @@ from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.training.engine import Engine
 from stylecap.plugins.captions.cli import load_backend
 from stylecap.plugins.captions.decoding import beam_search, sample, sequence_logprob
-from stylecap.plugins.captions.gumbel import (
+from stylecap.plugins.captions.tokens import BANNED, BOS_ID, EOS_ID, PAD_ID, with_bos
+from stylecap.plugins.gumbel import (
     CaptionTransformer,
     GumbelTransformer,
     SoftCNNDiscriminator,
     SoftTransformerDiscriminator,
 )
-from stylecap.plugins.captions.gumbel.discriminator import discriminator_loss, g_loss
-from stylecap.plugins.captions.gumbel.generator import TransformerConfig, gumbel_noise, gumbel_tokens, relax
-from stylecap.plugins.captions.gumbel.schedules import SCHEDULES, beta
-from stylecap.plugins.captions.gumbel.trainer import load_init as gumbel_init
-from stylecap.plugins.captions.seqgan.rewards import BANNED, BOS_ID, EOS_ID, PAD_ID, with_bos
-from stylecap.plugins.captions.seqgan.trainer import load_init as seqgan_init
+from stylecap.plugins.gumbel.discriminator import discriminator_loss, g_loss
+from stylecap.plugins.gumbel.generator import TransformerConfig, gumbel_noise, gumbel_tokens, relax
+from stylecap.plugins.gumbel.schedules import SCHEDULES, beta
+from stylecap.plugins.gumbel.training import load_init as gumbel_init
+from stylecap.plugins.seqgan.training import load_init as seqgan_init
 
 from .conftest import check_resume_is_exact, metrics
 from .test_captions import PHOTOS, SUBJECTS, plugin, write_corpus  # noqa: F401 (plugin is a fixture)

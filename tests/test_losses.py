@@ -8,7 +8,7 @@ import stylecap
 from stylecap.core.component import IMAGE, Encoder, Loss
 from stylecap.core.errors import ConfigError
 from stylecap.core.perceptual import PerceptualLoss
-from stylecap.plugins.losses import (
+from stylecap.plugins.losses.terms import (
     ContentLoss,
     GramLoss,
     LayerLossConfig,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import stylecap
-from stylecap.core import plugins
+from stylecap.core import host as plugins
 from stylecap.core.errors import ConfigError, PluginError, UnknownComponentError, UsageError
 from stylecap.core.registry import Entry, PluginInfo, Registry
 

@@ -11,23 +11,15 @@ from torch import nn
 import stylecap
 from stylecap.core.errors import ConfigError
 from stylecap.core.training.engine import Engine
+from stylecap.plugins.captions.adversarial import mismatched
 from stylecap.plugins.captions.decoding import sample
 from stylecap.plugins.captions.model import ConditionalLSTM
-from stylecap.plugins.captions.seqgan import SeqGAN
-from stylecap.plugins.captions.seqgan.discriminator import PairDiscriminator, discriminator_loss, mismatched
-from stylecap.plugins.captions.seqgan.rewards import (
-    BANNED,
-    BOS_ID,
-    EOS_ID,
-    coverage,
-    draw,
-    lag,
-    naive_rollout_rewards,
-    rollout_rewards,
-    with_bos,
-)
-from stylecap.plugins.captions.seqgan.trainer import policy_gradient_loss, without_dropout
 from stylecap.plugins.captions.text import Vocab, tokenize
+from stylecap.plugins.captions.tokens import BANNED, BOS_ID, EOS_ID, with_bos
+from stylecap.plugins.seqgan import SeqGAN
+from stylecap.plugins.seqgan.discriminator import PairDiscriminator, discriminator_loss
+from stylecap.plugins.seqgan.rewards import coverage, draw, lag, naive_rollout_rewards, rollout_rewards
+from stylecap.plugins.seqgan.training import policy_gradient_loss, without_dropout
 
 from .conftest import check_resume_is_exact, metrics
 from .test_captions import PHOTOS, SUBJECTS, plugin, write_corpus  # noqa: F401 (plugin is a fixture)

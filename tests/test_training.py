@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import stylecap
-from stylecap.core import plugins
+from stylecap.core import host as plugins
 from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.training.data import EpochSampler
 from stylecap.core.training.engine import NonFiniteLossError, lr_factor

@@ -113,7 +113,7 @@ register_style_backends = stylecap.hookimpl(register_style_backends)
 
 if __name__ == "__main__":
     from stylecap.core.config import parse_assignments
-    from stylecap.core.plugins import host
+    from stylecap.core.host import host
     from stylecap.core.training.engine import train
 
     host().register(sys.modules[__name__], "toy-trainer")

@@ -167,17 +167,66 @@ class Loss(Component, torch.nn.Module):
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class Colour:
+    """A named colour of a picture: a basic colour term, the share of pixels it covers, and where it sits."""
+
+    term: str
+    share: float
+    where: str = "all over"
+
+
 @dataclass
 class Condition:
-    """What an encoder says about one picture: concepts best first with scores in [0, 1], and/or features."""
+    """What condition encoders say about one picture; several encoders' conditions merge into one.
+
+    ``concepts``: what is there, best first, scores in [0, 1], with ``sources[concept]`` saying which
+    encoder found it and on which picture. ``features``: a pooled feature vector (paired models).
+    ``colours``, ``look`` (brightness, saturation, warmth, contrast) and ``mood`` (pleasure, arousal,
+    dominance, each in [-1, 1]) are measured from the pixels.
+    """
 
     concepts: list[tuple[str, float]] = dataclasses.field(default_factory=list)
     features: torch.Tensor | None = None
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    colours: list[Colour] = dataclasses.field(default_factory=list)
+    look: dict[str, float] = dataclasses.field(default_factory=dict)
+    mood: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def top(self, k: int, threshold: float = 0.0) -> list[str]:
         """The ``k`` best concepts scoring at least ``threshold``; the best one always, so a caption has a subject."""
         kept = [c for c, s in self.concepts[:k] if s >= threshold]
         return kept or [c for c, _ in self.concepts[:1]]
+
+    def merged(self, other: Condition) -> Condition:
+        """Both conditions in one: each concept at its best score (and that score's source); the pixel facts
+        and features of ``other`` where it has them, else this one's."""
+        best = dict(self.concepts)
+        sources = dict(self.sources)
+        for concept, score in other.concepts:
+            if score > best.get(concept, -1.0):
+                best[concept] = score
+                if concept in other.sources:
+                    sources[concept] = other.sources[concept]
+        return Condition(
+            concepts=sorted(best.items(), key=lambda item: -item[1]),
+            features=other.features if other.features is not None else self.features,
+            sources=sources,
+            colours=other.colours or self.colours,
+            look=other.look or self.look,
+            mood=other.mood or self.mood,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The condition as a person or a program reads it (``stylecap run --json``); features are left out."""
+        return {
+            "concepts": [
+                {"concept": c, "score": round(s, 4), "source": self.sources.get(c)} for c, s in self.concepts
+            ],
+            "colours": [{"term": c.term, "share": round(c.share, 4), "where": c.where} for c in self.colours],
+            "look": {k: round(v, 4) for k, v in self.look.items()},
+            "mood": {k: round(v, 4) for k, v in self.mood.items()},
+        }
 
 
 class ConditionEncoder(Component):
@@ -223,14 +272,3 @@ class Trainer(Component):
 
     def export(self) -> Component:
         raise NotImplementedError
-
-
-BASES: dict[str, type] = {
-    "style": StyleBackend,
-    "caption": CaptionBackend,
-    "encoder": Encoder,
-    "loss": Loss,
-    "condition": ConditionEncoder,
-    "trainer": Trainer,
-}
-"""Kinds whose components must subclass a particular base; other kinds need ``Component``."""

@@ -19,20 +19,6 @@ import pluggy
 hookspec = pluggy.HookspecMarker("stylecap")
 hookimpl = pluggy.HookimplMarker("stylecap")
 
-# Hook name -> component kind. The registry and the CLI both read this table.
-KINDS = {
-    "register_style_backends": "style",
-    "register_caption_backends": "caption",
-    "register_losses": "loss",
-    "register_encoders": "encoder",
-    "register_generators": "generator",
-    "register_discriminators": "discriminator",
-    "register_datasets": "dataset",
-    "register_trainers": "trainer",
-    "register_condition_encoders": "condition",
-}
-
-
 @hookspec
 def register_style_backends(register):
     """Register style-transfer backends (subclasses of ``StyleBackend``)."""

@@ -24,8 +24,8 @@ from .atomic import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .component import CaptionBackend, Component, ProgressCallback, StyleBackend
 from .errors import CheckpointError, UsageError
+from .host import registry
 from .imageio import LoadedImage, read_image, resize_max, split_alpha, to_pil, to_tensor, write_image
-from .plugins import registry
 from .registry import Entry
 
 FORMAT = "stylecap-pipeline-1"

@@ -9,18 +9,7 @@ from typing import Any
 from . import config as config_mod
 from .component import Component
 from .errors import PluginError, UnknownComponentError
-
-LABELS = {
-    "style": "style backend",
-    "caption": "caption backend",
-    "loss": "loss",
-    "encoder": "encoder",
-    "generator": "generator",
-    "discriminator": "discriminator",
-    "dataset": "dataset",
-    "trainer": "trainer",
-    "condition": "condition encoder",
-}
+from .kinds import KINDS
 
 
 @dataclass(frozen=True)
@@ -47,7 +36,7 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return f"{LABELS[self.kind]} {self.name!r}"
+        return f"{KINDS[self.kind].label} {self.name!r}"
 
     def build_config(self, values: dict[str, Any] | None = None) -> Any:
         return config_mod.build(self.cls.Config, values or {}, owner=self.label)
@@ -104,7 +93,7 @@ class Registry:
             return self._entries[name]
         except KeyError:
             pass
-        label = LABELS[self.kind]
+        label = KINDS[self.kind].label
         if not self._entries:
             raise UnknownComponentError(
                 f"unknown {label} {name!r}: no {label}s are installed",

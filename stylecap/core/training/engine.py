@@ -31,8 +31,8 @@ from .. import config as config_mod
 from ..atomic import write_text_atomic
 from ..component import Component, Trainer
 from ..errors import StylecapError, UsageError
+from ..host import registry
 from ..pipeline import Pipeline
-from ..plugins import registry
 from .data import batches
 from .state import CheckpointFolder, rng_state, set_rng_state
 

@@ -12,6 +12,9 @@ from stylecap.core.hookspecs import hookimpl
 from .backend import AdaIN
 from .training import AdaINTrainer
 
+requires = ("encoders",)
+"""The encoder whose features it restyles."""
+
 
 @hookimpl
 def register_style_backends(register):

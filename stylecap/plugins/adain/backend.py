@@ -15,7 +15,7 @@ from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field
 from stylecap.core.errors import CheckpointError
-from stylecap.core.plugins import create
+from stylecap.core.host import create
 from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
 
 from .decoder import Decoder

@@ -1,9 +1,9 @@
-"""Captions: say something colloquial about a picture (issue 7: data, conditioning, the MLE baseline, eval;
-issue 8: the SeqGAN fine-tuning in ``seqgan/``).
+"""Captions: the machinery every caption backend shares (words and tokens, the concept list, the corpus,
+conditioning, decoding, teacher forcing, the GAN schedule, evaluation) and the MLE baseline ``mle-lstm``.
 
-Registers the ``mle-lstm`` and ``seqgan`` caption backends and trainers, the ``caption-corpus`` dataset and the
-``stylecap eval caption`` command, and (from ``conditions``) the condition encoders
-``imagenet-concepts`` and ``pooled-features``. See docs/captions.md.
+Registers the ``mle-lstm`` caption backend and trainer, the ``caption-corpus`` dataset and the
+``stylecap eval caption`` command. The caption GANs are plugins of their own (``seqgan``, ``gumbel``)
+that build on this one. See docs/captions.md.
 """
 
 from __future__ import annotations
@@ -11,22 +11,21 @@ from __future__ import annotations
 from stylecap.core.hookspecs import hookimpl
 
 from .backend import MLELSTM
-from .conditions import register_condition_encoders  # noqa: F401
 from .corpus import CaptionCorpus
-from .seqgan import SeqGAN, SeqGANTrainer
-from .trainer import MLELSTMTrainer
+from .training import MLELSTMTrainer
+
+requires = ("conditions",)
+"""The condition encoders that tell a caption model about a picture."""
 
 
 @hookimpl
 def register_caption_backends(register):
     register(MLELSTM)
-    register(SeqGAN)
 
 
 @hookimpl
 def register_trainers(register):
     register(MLELSTMTrainer)
-    register(SeqGANTrainer)
 
 
 @hookimpl

@@ -20,14 +20,14 @@ from stylecap.core.config import field
 from stylecap.core.errors import UsageError
 from stylecap.core.pipeline import Pipeline
 
-from .backend import MLELSTM
-from .seqgan.rewards import PAD_ID, UNK_ID
+from .captioner import Captioner
 from .text import tokenize
-from .trainer import MLELSTMTrainConfig, MLELSTMTrainer, SentenceData
+from .tokens import PAD_ID, UNK_ID
+from .training import CaptionTrainConfig, CaptionTrainer, SentenceData
 
 
 @dataclass
-class AdversarialTrainConfig(MLELSTMTrainConfig):
+class AdversarialTrainConfig(CaptionTrainConfig):
     init: Path | None = field(None, help="Warm start: a caption run folder, its final/ folder, or a model file.")
     mle_steps: int = field(0, help="Teacher-forcing steps first: a generator from scratch when there is no init.")
     d_pretrain_steps: int = field(100, help="Steps that train only the discriminator before the generator does.")
@@ -56,7 +56,7 @@ class AdversarialTrainConfig(MLELSTMTrainConfig):
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
 
 
-def load_generator(path: str | Path, kind: type[MLELSTM]) -> MLELSTM:
+def load_generator(path: str | Path, kind: type[Captioner]) -> Captioner:
     """A trained caption model of backend class ``kind`` (with a ``kind.network``), from a run folder, a saved
     pipeline or a model file: the generator a GAN starts from."""
     path = Path(path)
@@ -76,16 +76,11 @@ def load_generator(path: str | Path, kind: type[MLELSTM]) -> MLELSTM:
     return backend
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP wrapper, or the model itself."""
-    return getattr(model, "module", model)
-
-
 def mean(records: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {key: torch.stack([r[key] for r in records]).mean() for key in records[0]}
 
 
-class AdversarialTrainer(MLELSTMTrainer):
+class AdversarialTrainer(CaptionTrainer):
     """The schedule of a caption GAN over the engine's steps. Subclasses build the generator ``lm`` (with its
     teacher-forcing optimiser ``lm``) and their adversaries in ``build``, and define ``train_g`` and ``train_d``."""
 
@@ -139,3 +134,15 @@ class AdversarialTrainer(MLELSTMTrainer):
     def teacher_force(self, batch, engine: Any) -> None:
         self.models["lm"].train()
         super().train_step(batch, engine)
+
+
+def mismatched(cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's condition replaced by the next row's (cyclically) that differs from it, and whether one did:
+    a real sentence with another item's concepts. ``valid`` is False where the whole batch shares the row's."""
+    size = cond.shape[0]
+    same = (cond[:, None] == cond[None]).all(-1)
+    rows = torch.arange(size, device=cond.device)
+    candidates = (rows[:, None] + rows + 1) % size  # row b's: b + 1, b + 2, ..., b
+    differs = ~same.gather(1, candidates)
+    first = differs.long().argmax(1, keepdim=True)  # the first differing candidate (the row itself if none)
+    return cond[candidates.gather(1, first)[:, 0]], differs.any(1)

@@ -1,4 +1,5 @@
-"""Builds ``data/imagenet_concepts.tsv`` and ``data/synonyms.tsv`` from the 1000 ImageNet class names.
+"""Builds the class map ``conditions/data/imagenet_concepts.tsv`` and ``data/synonyms.tsv``
+from the 1000 ImageNet class names.
 
 Run ``python -m stylecap.plugins.captions.build_concepts`` after editing the tables below; a test
 checks the committed files equal what this writes, so the mapping stays reproducible. Three rules,
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA = Path(__file__).with_name("data")
+CLASS_MAP = Path(__file__).parents[1] / "conditions" / "data" / "imagenet_concepts.tsv"
 
 # ImageNet orders its animals by WordNet hierarchy, so index ranges name them coarsely.
 RANGES = [
@@ -219,7 +221,7 @@ def build() -> tuple[str, str]:
 
 def main() -> None:
     classes, synonyms = build()
-    (DATA / "imagenet_concepts.tsv").write_text(classes)
+    CLASS_MAP.write_text(classes)
     (DATA / "synonyms.tsv").write_text(synonyms)
     used = [line.split("\t")[2] for line in classes.splitlines()[1:]]
     print(f"{sum(bool(c) for c in used)} of {len(used)} classes -> {len(set(filter(None, used)))} concepts")

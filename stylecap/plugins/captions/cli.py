@@ -16,8 +16,8 @@ def load_backend(target: str, options: dict | None = None):
     or a registered name (its default weights); ``options`` override its config (e.g. ``{"grounding": "none"}``)."""
     from stylecap.core.checkpoint import load_checkpoint
     from stylecap.core.config import to_dict
+    from stylecap.core.host import create, registry
     from stylecap.core.pipeline import Pipeline
-    from stylecap.core.plugins import create, registry
 
     path = Path(target)
     if path.is_dir():

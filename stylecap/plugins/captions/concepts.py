@@ -1,7 +1,8 @@
 """The concept vocabulary: everyday words for the 1000 ImageNet classes, with synonyms.
 
-Read from the committed files that ``build_concepts`` writes (``data/imagenet_concepts.tsv``,
-``data/synonyms.tsv``). The same vocabulary finds concepts in corpus sentences and in captions,
+Read from the committed files that ``build_concepts`` writes (the class map of the ``conditions`` plugin,
+``conditions/data/imagenet_concepts.tsv``, and ``data/synonyms.tsv``). The same vocabulary finds concepts in
+corpus sentences and in captions,
 so grounding metrics and training conditions agree on what "mentions a cat" means.
 """
 
@@ -12,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
+from stylecap.plugins.conditions.imagenet import class_concepts
 
 from .text import tokenize
 
@@ -36,12 +37,11 @@ class ConceptVocab:
     @functools.cache
     def default(cls) -> ConceptVocab:
         """The committed ImageNet mapping (read once per process)."""
-        rows = [line.split("\t") for line in (DATA / "imagenet_concepts.tsv").read_text().splitlines()[1:]]
         synonyms = {}
         for line in (DATA / "synonyms.tsv").read_text().splitlines()[1:]:
             concept, _, words = line.partition("\t")
             synonyms[concept] = [w for w in words.split(",") if w]
-        return cls([r[2] or None for r in rows], synonyms)
+        return cls(class_concepts(), synonyms)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -66,21 +66,3 @@ class ConceptVocab:
             else:
                 i += 1
         return found
-
-    def class_matrix(self) -> torch.Tensor:
-        """``[1000, len(self)]`` 0/1: which concept each ImageNet class belongs to (dropped classes: none)."""
-        matrix = torch.zeros(len(self.class_concepts), len(self))
-        for k, concept in enumerate(self.class_concepts):
-            if concept:
-                matrix[k, self.index[concept]] = 1.0
-        return matrix
-
-    def multi_hot(self, concepts: Sequence[str], names: Sequence[str] | None = None) -> torch.Tensor:
-        """A 0/1 vector over ``names`` (default: this vocabulary) marking ``concepts``; unknown ones are ignored."""
-        names = self.names if names is None else names
-        where = {c: i for i, c in enumerate(names)}
-        vector = torch.zeros(len(names))
-        for c in concepts:
-            if c in where:
-                vector[where[c]] = 1.0
-        return vector

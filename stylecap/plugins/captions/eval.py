@@ -22,10 +22,10 @@ from typing import Any
 import torch
 
 from stylecap.core.atomic import write_text_atomic
+from stylecap.core.component import Condition
 from stylecap.core.errors import UsageError
 
 from .concepts import ConceptVocab
-from .conditions import Condition
 from .corpus import Corpus, default_cache_dir
 from .metrics import (
     BigramLM,

@@ -16,11 +16,10 @@ from pathlib import Path
 import torch
 
 from stylecap.core.checkpoint import load_checkpoint, save_checkpoint
+from stylecap.core.component import ConditionEncoder
 from stylecap.core.config import to_dict
 from stylecap.core.errors import UsageError
 from stylecap.core.imageio import read_image, to_tensor
-
-from .conditions import ConditionEncoder
 
 
 class DataError(UsageError):

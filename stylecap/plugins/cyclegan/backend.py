@@ -14,7 +14,7 @@ from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field, parse_assignments
 from stylecap.core.errors import CheckpointError, UnknownComponentError, UsageError
-from stylecap.core.plugins import create, registry
+from stylecap.core.host import create, registry
 from stylecap.core.styling import shrink
 
 from . import vintage

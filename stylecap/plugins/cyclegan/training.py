@@ -20,8 +20,8 @@ from torchvision.utils import make_grid
 from stylecap.core.component import Trainer
 from stylecap.core.config import field
 from stylecap.core.errors import ConfigError
+from stylecap.core.host import create
 from stylecap.core.imageio import find_images, to_pil
-from stylecap.core.plugins import create
 from stylecap.core.training.config import Schedule, TrainConfig
 from stylecap.core.training.data import seeded
 from stylecap.core.training.images import UnpairedImages

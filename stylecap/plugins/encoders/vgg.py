@@ -19,7 +19,7 @@ from stylecap.core.component import Weights
 from stylecap.core.config import field
 from stylecap.core.errors import UsageError
 
-from . import SequentialEncoder, read_state_dict
+from .sequential import SequentialEncoder, read_state_dict
 
 URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 FILE_NAME = URL.rsplit("/", 1)[1]

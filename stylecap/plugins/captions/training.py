@@ -1,5 +1,6 @@
-"""Training ``mle-lstm`` through the shared engine (teacher forcing, cross-entropy), on the concept-conditioned
-corpus or, with ``paired``, on pictures and their captions conditioned on pooled picture features."""
+"""Teacher forcing through the shared engine: the corpus, the data sets and the MLE step that every caption
+trainer shares (``CaptionTrainer``), and ``mle-lstm``'s trainer, on the concept-conditioned corpus or, with
+``paired``, on pictures and their captions conditioned on pooled picture features."""
 
 from __future__ import annotations
 
@@ -15,15 +16,21 @@ from stylecap.core.atomic import write_text_atomic
 from stylecap.core.component import Trainer
 from stylecap.core.config import field, to_dict
 from stylecap.core.errors import UsageError
-from stylecap.core.plugins import create
+from stylecap.core.host import create
 from stylecap.core.training.config import TrainConfig
 
 from .backend import MLELSTM
+from .captioner import Captioner
 from .concepts import ConceptVocab
 from .corpus import CorpusOptions, Sentence, default_cache_dir, load_corpus
 from .model import ConditionalLSTM
 from .paired import Pair, cached_features, load_pairs, split_by_image
 from .text import BOS, EOS, PAD, Vocab, tokenize
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DDP wrapper, or the model itself."""
+    return getattr(model, "module", model)
 
 
 def sentence_tokens(text: str, vocab: Vocab, max_len: int) -> torch.Tensor:
@@ -80,7 +87,9 @@ class PairData(torch.utils.data.Dataset):
 
 
 @dataclass
-class MLELSTMTrainConfig(TrainConfig):
+class CaptionTrainConfig(TrainConfig):
+    """The corpus and teacher-forcing options every caption trainer shares."""
+
     out: Path = field(Path("runs/mle-lstm"), help="Run folder.")
     corpus: str = field("chitchat", help="'chitchat' (PyPI chitchat-dataset) or a text file of conversations.")
     cache_dir: Path | None = field(None, help="Corpus cache (default $STYLECAP_CACHE or ~/.cache/stylecap).")
@@ -88,10 +97,6 @@ class MLELSTMTrainConfig(TrainConfig):
     max_words: int = field(20, help="Longest corpus sentence, in words.")
     max_len: int = field(24, help="Longest sentence in tokens (words and punctuation); longer ones are skipped.")
     min_count: int = field(3, help="Words seen fewer times in training sentences become <unk>.")
-    embed: int = field(128, help="Word embedding size.")
-    hidden: int = field(256, help="LSTM hidden size.")
-    layers: int = field(1, help="LSTM layers.")
-    dropout: float = field(0.2, help="Dropout on embeddings and LSTM outputs.")
     concept_dropout: float = field(0.3, help="Rate at which extra concepts are hidden from the condition.")
     lr: float = field(2e-3, help="Adam learning rate.")
     batch_size: int = field(64, help="Sentences per step.")
@@ -99,8 +104,22 @@ class MLELSTMTrainConfig(TrainConfig):
 
 
 @dataclass
-class MLELSTMPairedConfig(MLELSTMTrainConfig):
-    """mle-lstm's options: the corpus ones (which seqgan shares) and paired data (mle-lstm only)."""
+class LSTMOptions:
+    """The sizes of a new conditional LSTM generator."""
+
+    embed: int = field(128, help="Word embedding size.")
+    hidden: int = field(256, help="LSTM hidden size.")
+    layers: int = field(1, help="LSTM layers.")
+    dropout: float = field(0.2, help="Dropout on embeddings and LSTM outputs.")
+
+
+def new_lstm(cfg: LSTMOptions, vocab_size: int, cond_dim: int) -> ConditionalLSTM:
+    return ConditionalLSTM(vocab_size, cond_dim, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
+
+
+@dataclass
+class MLELSTMTrainConfig(CaptionTrainConfig, LSTMOptions):
+    """mle-lstm's options: the corpus ones and paired data."""
 
     paired: Literal["none", "coco", "flickr", "styled"] = field(
         "none", help="Train on pictures and captions in this format (with --annotations, --images), not the corpus."
@@ -119,28 +138,65 @@ class MLELSTMPairedConfig(MLELSTMTrainConfig):
             raise ValueError(f"val_fraction must be in [0, 1), not {self.val_fraction}")
 
 
-class MLELSTMTrainer(Trainer):
+class CaptionTrainer(Trainer):
+    """Teacher forcing of a generator ``lm`` on the concept-conditioned corpus. Subclasses set ``backend`` (the
+    caption backend that ``export`` makes) and build the generator in ``build`` (``load_sentences`` first)."""
+
+    target = "caption"
+    backend: type[Captioner]
+    paired = False
+
+    def load_sentences(self) -> None:
+        """The corpus, a vocabulary of its training sentences, and the concept list."""
+        cfg = self.config
+        self.corpus = load_corpus(CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0), cfg.cache_dir)
+        self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count)
+        self.concepts = ConceptVocab.default().names
+
+    def train_step(self, batch, engine) -> dict[str, torch.Tensor]:
+        tokens, cond = batch
+        with engine.autocast():
+            logits = self.models["lm"](tokens[:, :-1], cond)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=0)
+        engine.optimize("lm", loss)
+        return {"loss": loss}
+
+    def sample(self, engine) -> str:
+        backend = self.export()
+        if self.paired:
+            shown = list({p.image: p for p in self.val_pairs or self.train_pairs}.values())[:8]
+            cond = torch.stack([self.features[p.image].float() for p in shown])
+            lines = [f"{p.image.name}: {text}  (said: {p.caption})" for p, text in zip(shown, backend.decode(cond))]
+            unwrap(self.models["lm"]).train()
+            return "\n".join(lines)
+        sets = [list(s.concepts) for s in self.corpus.val[:8]]
+        lines = [f"{', '.join(c)}: {text}" for c, text in zip(sets, backend.generate(sets))]
+        unwrap(self.models["lm"]).train()
+        return "\n".join(lines)
+
+    def export(self) -> Captioner:
+        return self.backend.from_parts(unwrap(self.models["lm"]), self.vocab, self.concepts)
+
+
+class MLELSTMTrainer(CaptionTrainer):
     """Trains the conditional LSTM by maximum likelihood (teacher forcing) on the concept-conditioned corpus,
     or on paired pictures and captions (``paired``) conditioned on pooled picture features."""
 
     name = "mle-lstm"
-    target = "caption"
-    Config = MLELSTMPairedConfig
+    Config = MLELSTMTrainConfig
+    backend = MLELSTM
 
     @property
     def paired(self) -> bool:
-        return getattr(self.config, "paired", "none") != "none"  # seqgan's config has no paired options
+        return self.config.paired != "none"
 
     def build(self, engine) -> None:
         if self.paired:
             return self.build_paired(engine)
         cfg = self.config
-        options = CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0)
-        self.corpus = load_corpus(options, cfg.cache_dir)
-        self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count)
-        self.concepts = ConceptVocab.default().names
+        self.load_sentences()
         self.dataset = SentenceData(self.corpus.train, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout)
-        net = ConditionalLSTM(len(self.vocab), len(self.concepts), cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
+        net = new_lstm(cfg, len(self.vocab), len(self.concepts))
         self.models = {"lm": net}
         self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
@@ -164,34 +220,12 @@ class MLELSTMTrainer(Trainer):
                      for k, v in (("train", self.train_pairs), ("val", self.val_pairs))}  # fmt: skip
             write_text_atomic(Path(engine.out) / "split.json", json.dumps(split, indent=1) + "\n")
         dim = next(iter(self.features.values())).numel()
-        net = ConditionalLSTM(len(self.vocab), dim, cfg.embed, cfg.hidden, cfg.layers, cfg.dropout)
+        net = new_lstm(cfg, len(self.vocab), dim)
         self.models = {"lm": net}
         self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
-    def train_step(self, batch, engine) -> dict[str, torch.Tensor]:
-        tokens, cond = batch
-        with engine.autocast():
-            logits = self.models["lm"](tokens[:, :-1], cond)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=0)
-        engine.optimize("lm", loss)
-        return {"loss": loss}
-
-    def sample(self, engine) -> str:
-        backend = self.export()
-        if self.paired:
-            shown = list({p.image: p for p in self.val_pairs or self.train_pairs}.values())[:8]
-            cond = torch.stack([self.features[p.image].float() for p in shown])
-            lines = [f"{p.image.name}: {text}  (said: {p.caption})" for p, text in zip(shown, backend.decode(cond))]
-            getattr(self.models["lm"], "module", self.models["lm"]).train()
-            return "\n".join(lines)
-        sets = [list(s.concepts) for s in self.corpus.val[:8]]
-        lines = [f"{', '.join(c)}: {text}" for c, text in zip(sets, backend.generate(sets))]
-        getattr(self.models["lm"], "module", self.models["lm"]).train()
-        return "\n".join(lines)
-
     def export(self) -> MLELSTM:
-        net = getattr(self.models["lm"], "module", self.models["lm"])
         if self.paired:  # the backend computes the same features at run time; grounding needs concepts
-            return MLELSTM.from_parts(net, self.vocab, [], condition=self.config.condition,
+            return MLELSTM.from_parts(unwrap(self.models["lm"]), self.vocab, [], condition=self.config.condition,
                                       condition_options=to_dict(self.encoder.config), grounding="none")  # fmt: skip
-        return MLELSTM.from_parts(net, self.vocab, self.concepts)
+        return super().export()

@@ -1,8 +1,8 @@
-"""``gumbel-transformer`` (issue 9): a transformer caption generator trained adversarially through the
+"""``gumbel-transformer``: a transformer caption generator trained adversarially through the
 Gumbel-softmax relaxation (RelGAN, Nie et al. 2019), so the discriminator's gradient reaches the generator
-directly, without SeqGAN's rollouts and policy gradient. See docs/captions.md, "Gumbel-softmax transformer GAN".
+directly, without SeqGAN's rollouts and policy gradient. See docs/captions.md.
 
-A plugin of its own (entry point ``gumbel``): it registers the caption backend and trainer, and its generator
+It registers the caption backend and trainer, and its generator
 and discriminator as ``generator`` / ``discriminator`` components, so another plugin can swap either by name.
 """
 
@@ -13,16 +13,10 @@ from stylecap.core.hookspecs import hookimpl
 from .backend import GumbelTransformer
 from .discriminator import SoftCNNDiscriminator, SoftTransformerDiscriminator
 from .generator import CaptionTransformer
-from .trainer import GumbelTrainer
+from .training import GumbelTrainer
 
-__all__ = [
-    "CaptionTransformer",
-    "GumbelTrainer",
-    "GumbelTransformer",
-    "SoftCNNDiscriminator",
-    "SoftTransformerDiscriminator",
-]
-
+requires = ("captions",)
+"""The caption machinery this GAN shares with mle-lstm (it requires the condition encoders in turn)."""
 
 @hookimpl
 def register_caption_backends(register):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backend import MLELSTM
+from stylecap.plugins.captions.captioner import Captioner
+
 from .generator import CaptionTransformer
 
 
-class GumbelTransformer(MLELSTM):
+class GumbelTransformer(Captioner):
     """A causal transformer trained as a GAN through the Gumbel-softmax: the picture's concepts in, a sentence out.
 
     Trained by `stylecap train caption gumbel-transformer` (teacher forcing, then adversarial updates whose
@@ -17,5 +18,5 @@ class GumbelTransformer(MLELSTM):
     """
 
     name = "gumbel-transformer"
-    default_weights = Path(__file__).parents[1] / "data" / "gumbel-transformer.safetensors"
+    default_weights = Path(__file__).with_name("weights") / "gumbel-transformer.safetensors"
     network = CaptionTransformer

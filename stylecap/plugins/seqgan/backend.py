@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backend import MLELSTM
+from stylecap.plugins.captions.captioner import Captioner
+from stylecap.plugins.captions.model import ConditionalLSTM
 
 
-class SeqGAN(MLELSTM):
+class SeqGAN(Captioner):
     """A conditional LSTM fine-tuned as a SeqGAN policy: the picture's concepts in, a colloquial sentence out.
 
     Trained by `stylecap train caption seqgan`, warm-started from mle-lstm, against a discriminator that
@@ -15,4 +16,5 @@ class SeqGAN(MLELSTM):
     """
 
     name = "seqgan"
-    default_weights = Path(__file__).parents[1] / "data" / "seqgan.safetensors"
+    default_weights = Path(__file__).with_name("weights") / "seqgan.safetensors"
+    network = ConditionalLSTM

@@ -1,8 +1,10 @@
-"""Finding, loading and isolating plugins.
+"""The plugin host: finding, loading and isolating plugins.
 
 Built-in plugins and third-party ones arrive the same way: entry points in the ``stylecap``
 group. Each is imported and registered on its own, so one broken plugin is reported (on
-stderr, and by ``stylecap plugins``) and skipped while everything else keeps working.
+stderr, and by ``stylecap plugins``) and skipped while everything else keeps working. A plugin
+that builds on another names it in a module attribute, ``requires = ("captions",)``: without
+that plugin it is skipped with a message that names it, rather than failing later.
 
 Environment:
   ``STYLECAP_LOAD_PLUGINS``    comma-separated allowlist of plugin names (empty: load none)
@@ -22,8 +24,9 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .component import BASES, Component
+from .component import Component
 from .errors import PluginError, UsageError
+from .kinds import KINDS
 from .registry import Entry, PluginInfo, Registry
 
 GROUP = "stylecap"
@@ -37,6 +40,7 @@ class PluginRecord:
     info: PluginInfo
     module: str
     hooks: list[str] = field(default_factory=list)
+    requires: tuple[str, ...] = ()
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -46,6 +50,7 @@ class PluginRecord:
             "version": self.info.version,
             "module": self.module,
             "hooks": self.hooks,
+            "requires": list(self.requires),
             "error": self.error,
         }
 
@@ -65,6 +70,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self._records: dict[str, PluginRecord] = {}
+        self._absent: dict[str, str] = {}  # plugin name -> why it is not loaded (disabled, not allowed)
         self._registries: dict[str, Registry] | None = None
 
     # -- loading -------------------------------------------------------------------------
@@ -80,7 +86,11 @@ class PluginHost:
             return (dist != BUILTIN_DISTRIBUTION, ep.name)
 
         for ep in sorted(eps, key=order):
-            if ep.name in block or (allow is not None and ep.name not in allow):
+            if ep.name in block:
+                self._absent[ep.name] = "disabled by STYLECAP_DISABLE_PLUGINS"
+                continue
+            if allow is not None and ep.name not in allow:
+                self._absent[ep.name] = "not in STYLECAP_LOAD_PLUGINS"
                 continue
             info = PluginInfo(ep.name, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None)
             try:
@@ -107,11 +117,12 @@ class PluginHost:
         unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if not hc.has_spec()]
         if unknown:
             self.pm.unregister(plugin)
-            close = difflib.get_close_matches(unknown[0], list(hookspecs.KINDS) + ["register_commands"], n=1)
+            close = difflib.get_close_matches(unknown[0], [k.hook for k in KINDS.values()] + ["register_commands"], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self._fail(record, f"implements unknown hook {unknown[0]!r}{hint}")
             return record
         record.hooks = sorted(hc.name for hc in self.pm.get_hookcallers(plugin) or [])
+        record.requires = tuple(getattr(plugin, "requires", ()))
         self._registries = None
         return record
 
@@ -144,7 +155,7 @@ class PluginHost:
         try:
             return self._registries[kind]
         except KeyError:
-            kinds = ", ".join(hookspecs.KINDS.values())
+            kinds = ", ".join(KINDS)
             raise UsageError(f"unknown component kind {kind!r}", f"use one of {kinds}") from None
 
     def call_each(self, hook: str, **kwargs: Any) -> None:
@@ -155,16 +166,35 @@ class PluginHost:
             except Exception as e:
                 self._fail(self._records[impl.plugin_name], f"failed in {hook}: {type(e).__name__}: {e}")
 
+    def _missing(self, record: PluginRecord) -> str | None:
+        """Why a plugin this one requires is not there, or None if all are."""
+        for need in record.requires:
+            other = self._records.get(need)
+            if other is None:
+                why = self._absent.get(need, "not installed")
+                return f"needs plugin {need!r}, which is {why}"
+            if other.error:
+                return f"needs plugin {need!r}, which failed to load"
+        return None
+
     def _build(self) -> None:
-        registries = {kind: Registry(kind) for kind in hookspecs.KINDS.values()}
+        registries = {kind: Registry(kind) for kind in KINDS}
+        failed = True
+        while failed:  # a plugin skipped for want of another can leave a third without its own
+            failed = False
+            for name, record in list(self._records.items()):
+                missing = None if record.error or not self.pm.has_plugin(name) else self._missing(record)
+                if missing:
+                    self._fail(record, missing)
+                    failed = True
         for name, record in list(self._records.items()):
             if record.error or not self.pm.has_plugin(name):
                 continue
             added: list[Entry] = []
             try:
-                for hook, kind in hookspecs.KINDS.items():
-                    register = self._registrar(registries[kind], record.info, added)
-                    for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                for kind in KINDS.values():
+                    register = self._registrar(registries[kind.name], record.info, added)
+                    for impl in getattr(self.pm.hook, kind.hook).get_hookimpls():
                         if impl.plugin_name == name:
                             impl.function(register=register)
             except Exception as e:
@@ -176,7 +206,7 @@ class PluginHost:
     @staticmethod
     def _registrar(registry: Registry, info: PluginInfo, added: list[Entry]):
         """The ``register`` callback handed to one plugin's hook for one kind."""
-        base = BASES.get(registry.kind, Component)
+        base = KINDS[registry.kind].base
 
         def register(cls: type) -> None:
             if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -213,7 +243,7 @@ def registry(kind: str) -> Registry:
 
 
 def list_components(kind: str | None = None) -> list[Entry]:
-    kinds = [kind] if kind else list(hookspecs.KINDS.values())
+    kinds = [kind] if kind else list(KINDS)
     return [e for k in kinds for e in registry(k).entries()]
 
 

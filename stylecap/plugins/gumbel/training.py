@@ -18,13 +18,11 @@ import torch.nn.functional as F
 
 from stylecap.core.config import field, parse_assignments
 from stylecap.core.errors import ConfigError, StylecapError
-from stylecap.core.plugins import create, registry
+from stylecap.core.host import create, registry
+from stylecap.plugins.captions.adversarial import AdversarialTrainConfig, AdversarialTrainer, load_generator
+from stylecap.plugins.captions.tokens import ended, with_bos
+from stylecap.plugins.captions.training import unwrap
 
-from ..adversarial import AdversarialTrainConfig, AdversarialTrainer, load_generator, unwrap
-from ..concepts import ConceptVocab
-from ..corpus import CorpusOptions, load_corpus
-from ..seqgan.rewards import ended, with_bos
-from ..text import Vocab, tokenize
 from .backend import GumbelTransformer
 from .discriminator import GAN_LOSSES, GanLoss, discriminator_loss, g_loss
 from .generator import gumbel_noise, gumbel_tokens, relax
@@ -44,10 +42,6 @@ class GumbelTrainConfig(AdversarialTrainConfig):
         help="Warm start: a gumbel-transformer run folder, its final/ folder, or a model .safetensors (e.g. an "
         "MLE-only run of this trainer). Vocabulary and generator come from it.",
     )
-    embed: int = field(128, help="Unused: generator_options sets the transformer's sizes.")
-    hidden: int = field(256, help="Unused: generator_options sets the transformer's sizes.")
-    layers: int = field(1, help="Unused: generator_options sets the transformer's sizes.")
-    dropout: float = field(0.1, help="Unused: generator_options sets the transformer's dropout.")
     generator: str = field("caption-transformer", help="Registered generator (stylecap list generator).")
     generator_options: dict[str, Any] = field({}, help="Its options, e.g. width=64,layers=1 (sizes, dropout).")
     discriminator: str = field(
@@ -103,18 +97,16 @@ class GumbelTrainer(AdversarialTrainer):
     """Trains a transformer caption generator by MLE, then as a GAN through the Gumbel-softmax relaxation."""
 
     name = "gumbel-transformer"
-    target = "caption"
     Config = GumbelTrainConfig
+    backend = GumbelTransformer
 
     def build(self, engine: Any) -> None:
         cfg = self.config
+        self.load_sentences()
         if cfg.init is not None:
             start = load_init(cfg.init)
             self.vocab, self.concepts, net = start.vocab, start.concepts, start.net.train()
-        self.corpus = load_corpus(CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0), cfg.cache_dir)
-        if cfg.init is None:
-            self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count)
-            self.concepts = ConceptVocab.default().names
+        else:
             sizes = dict(vocab_size=len(self.vocab), cond_dim=len(self.concepts), positions=cfg.max_len + 1)
             net = create("generator", cfg.generator, **(cfg.generator_options | sizes))
         self.dataset = self.adversarial_data()
@@ -188,6 +180,3 @@ class GumbelTrainer(AdversarialTrainer):
         engine.optimize("d", loss)
         length = (~ended(tokens)).sum(1).float().mean()  # words and the <eos>
         return {"d_loss": loss.detach(), "fake_length": length, **accuracy}
-
-    def export(self) -> GumbelTransformer:
-        return GumbelTransformer.from_parts(unwrap(self.models["lm"]), self.vocab, self.concepts)

@@ -15,9 +15,8 @@ from torch import nn
 
 from stylecap.core.component import Component
 from stylecap.core.config import field
-
-from ..seqgan.discriminator import mismatched
-from ..seqgan.rewards import PAD_ID
+from stylecap.plugins.captions.adversarial import mismatched
+from stylecap.plugins.captions.tokens import PAD_ID
 
 GanLoss = Literal["standard", "rsgan", "hinge", "lsgan"]
 GAN_LOSSES: tuple[str, ...] = ("standard", "rsgan", "hinge", "lsgan")

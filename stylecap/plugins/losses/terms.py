@@ -14,7 +14,6 @@ from torch.nn import functional as F
 
 from stylecap.core.component import IMAGE, Features, Loss
 from stylecap.core.config import field
-from stylecap.core.hookspecs import hookimpl
 
 
 def gram(features: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
@@ -155,9 +154,3 @@ class RangeLoss(Loss):
     def forward(self, features: Features) -> torch.Tensor:
         x = features[IMAGE]
         return F.mse_loss(x, x.detach().clamp(0, 1))  # same value and gradient: inside [0, 1] both are 0
-
-
-@hookimpl
-def register_losses(register):
-    for cls in (ContentLoss, GramLoss, TVLoss, RangeLoss):
-        register(cls)

@@ -12,30 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..concepts import ConceptVocab
-from ..model import reorder
-from ..text import BOS, EOS, PAD, SPECIALS, UNK, Vocab
-
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = (SPECIALS.index(s) for s in (PAD, BOS, EOS, UNK))
-"""Every vocabulary starts with the specials (text.Vocab checks), so their ids are the same in all of them."""
-BANNED = (PAD_ID, BOS_ID, UNK_ID)
-"""Tokens the generator never says, as when captioning (``MLELSTM.generate``)."""
-
-
-def ended(tokens: torch.Tensor) -> torch.Tensor:
-    """True past each row's first ``<eos>`` (the ``<eos>`` itself still belongs to the sentence)."""
-    eos = (tokens == EOS_ID).long()
-    return eos.cumsum(1) - eos > 0
+from stylecap.plugins.captions.concepts import ConceptVocab
+from stylecap.plugins.captions.model import reorder
+from stylecap.plugins.captions.text import Vocab
+from stylecap.plugins.captions.tokens import BANNED, BOS_ID, EOS_ID, PAD_ID, ended
 
 
 def for_judge(tokens: torch.Tensor, length: int) -> torch.Tensor:
     """Sentences as the discriminator sees real ones: ``<pad>`` after ``<eos>``, padded to ``length`` tokens."""
     return F.pad(tokens.masked_fill(ended(tokens), PAD_ID), (0, length - tokens.shape[1]), value=PAD_ID)
-
-
-def with_bos(tokens: torch.Tensor) -> torch.Tensor:
-    """The generator's inputs for teacher forcing on ``tokens``: ``<bos>`` then all but the last."""
-    return torch.cat([torch.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], 1)
 
 
 def draw(logprobs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

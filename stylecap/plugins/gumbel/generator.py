@@ -11,8 +11,7 @@ from torch import nn
 
 from stylecap.core.component import Component
 from stylecap.core.config import field
-
-from ..seqgan.rewards import BANNED, BOS_ID, EOS_ID, PAD_ID, ended
+from stylecap.plugins.captions.tokens import BANNED, BOS_ID, EOS_ID, PAD_ID, ended
 
 
 @dataclass

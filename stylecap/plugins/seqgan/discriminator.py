@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rewards import PAD_ID
+from stylecap.plugins.captions.adversarial import mismatched
+from stylecap.plugins.captions.tokens import PAD_ID
 
 
 class PairDiscriminator(nn.Module):
@@ -40,18 +41,6 @@ class PairDiscriminator(nn.Module):
         gate = torch.sigmoid(gate)
         h = self.drop(gate * transform.relu() + (1 - gate) * h)
         return self.out(h)[:, 0] + (self.project(cond) * h).sum(-1)
-
-
-def mismatched(cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's condition replaced by the next row's (cyclically) that differs from it, and whether one did:
-    a real sentence with another item's concepts. ``valid`` is False where the whole batch shares the row's."""
-    size = cond.shape[0]
-    same = (cond[:, None] == cond[None]).all(-1)
-    rows = torch.arange(size, device=cond.device)
-    candidates = (rows[:, None] + rows + 1) % size  # row b's: b + 1, b + 2, ..., b
-    differs = ~same.gather(1, candidates)
-    first = differs.long().argmax(1, keepdim=True)  # the first differing candidate (the row itself if none)
-    return cond[candidates.gather(1, first)[:, 0]], differs.any(1)
 
 
 def discriminator_loss(judge: nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -1,9 +1,9 @@
 """Training ``seqgan``: the MLE generator becomes a policy, rewarded by a discriminator through rollouts.
 
 The schedule (teacher forcing, discriminator pretraining, adversarial steps with MLE interleaving) is the one
-all caption GANs share (``..adversarial``); here the generator update is a policy gradient with rollout
-rewards, and the rollout network, a lagging copy of the generator, is an engine model beside G and D, so
-checkpoints and resume cover it.
+all caption GANs share (``stylecap.plugins.captions.adversarial``); here the generator update is a policy
+gradient with rollout rewards, and the rollout network, a lagging copy of the generator, is an engine model
+beside G and D, so checkpoints and resume cover it.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from typing import Any
 import torch
 
 from stylecap.core.config import field
+from stylecap.plugins.captions.adversarial import AdversarialTrainConfig, AdversarialTrainer, load_generator
+from stylecap.plugins.captions.backend import MLELSTM
+from stylecap.plugins.captions.decoding import sample
+from stylecap.plugins.captions.tokens import BANNED, BOS_ID, EOS_ID, ended, with_bos
+from stylecap.plugins.captions.training import LSTMOptions, new_lstm, unwrap
 
-from ..adversarial import AdversarialTrainConfig, AdversarialTrainer, load_generator, unwrap
-from ..backend import MLELSTM
-from ..decoding import sample
 from .backend import SeqGAN
 from .discriminator import PairDiscriminator, discriminator_loss
-from .rewards import BANNED, BOS_ID, EOS_ID, coverage, ended, for_judge, lag, rollout_rewards, with_bos
+from .rewards import coverage, for_judge, lag, rollout_rewards
 
 
 @dataclass
-class SeqGANTrainConfig(AdversarialTrainConfig):
+class SeqGANTrainConfig(AdversarialTrainConfig, LSTMOptions):
     out: Path = field(Path("runs/seqgan"), help="Run folder.")
     init: Path | None = field(
         None,
@@ -99,13 +101,18 @@ class SeqGANTrainer(AdversarialTrainer):
     """Fine-tunes the MLE conditional LSTM by policy gradient (SeqGAN) against a matching-aware discriminator."""
 
     name = "seqgan"
-    target = "caption"
     Config = SeqGANTrainConfig
+    backend = SeqGAN
 
     def build(self, engine: Any) -> None:
-        super().build(engine)  # corpus, vocabulary, a fresh generator "lm" and its teacher-forcing optimiser
-        if self.config.init is not None:
-            self.warm_start(load_init(self.config.init))
+        cfg = self.config
+        self.load_sentences()
+        if cfg.init is not None:
+            self.warm_start(load_init(cfg.init))
+        else:
+            net = new_lstm(cfg, len(self.vocab), len(self.concepts))
+            self.models = {"lm": net}
+            self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
         self.dataset = self.adversarial_data()
         self.add_adversaries()
 
@@ -158,6 +165,3 @@ class SeqGANTrainer(AdversarialTrainer):
             loss, accuracy = discriminator_loss(self.models["d"].train(), real, fake, cond)
         engine.optimize("d", loss)
         return {"d_loss": loss.detach(), **accuracy}
-
-    def export(self) -> SeqGAN:
-        return SeqGAN.from_parts(unwrap(self.models["lm"]), self.vocab, self.concepts)

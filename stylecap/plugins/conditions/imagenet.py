@@ -1,4 +1,4 @@
-"""Condition encoders: what a caption model is told about a picture.
+"""Condition encoders over an ImageNet network: concepts from its classifier, or its pooled features.
 
 A condition is a list of scored concepts (the unpaired road: a detector names what is there),
 a pooled feature vector (the paired road: a network's summary of the picture), or both. They are
@@ -7,7 +7,9 @@ a plugin kind, so other detectors or CLIP-like encoders can take the place of th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -16,10 +18,17 @@ import torch.nn.functional as F
 from stylecap.core.component import Condition, ConditionEncoder
 from stylecap.core.config import field as option
 from stylecap.core.errors import UsageError
-from stylecap.core.hookspecs import hookimpl
-from stylecap.core.plugins import create
+from stylecap.core.host import create
 
-from .concepts import ConceptVocab
+CLASS_CONCEPTS = Path(__file__).with_name("data") / "imagenet_concepts.tsv"
+"""Each ImageNet class's everyday concept (118 dog breeds share "dog"), or none for classes too obscure to say."""
+
+
+@functools.cache
+def class_concepts() -> tuple[str | None, ...]:
+    """The concept of each of the 1000 ImageNet classes, in class order (read once per process)."""
+    rows = [line.split("\t") for line in CLASS_CONCEPTS.read_text().splitlines()[1:]]
+    return tuple(r[2] or None for r in rows)
 
 
 def views(image: torch.Tensor, crops: str, size: int) -> torch.Tensor:
@@ -61,9 +70,14 @@ class ImageNetConcepts(ConditionEncoder):
 
     def __init__(self, config=None):
         super().__init__(config)
-        self.vocab = ConceptVocab.default()
+        classes = class_concepts()
+        self.names = sorted(set(filter(None, classes)))
+        index = {c: i for i, c in enumerate(self.names)}
+        self.matrix = torch.zeros(len(classes), len(self.names))  # [1000, concepts]: each class's concept
+        for k, concept in enumerate(classes):
+            if concept:
+                self.matrix[k, index[concept]] = 1.0
         self.encoder = create("encoder", self.config.encoder)
-        self.matrix = self.vocab.class_matrix()
 
     @torch.no_grad()
     def encode(self, image: torch.Tensor) -> Condition:
@@ -79,7 +93,8 @@ class ImageNetConcepts(ConditionEncoder):
         scores[1:] *= self.config.crop_weight
         best = scores.max(0).values
         order = best.argsort(descending=True).tolist()
-        return Condition([(self.vocab.names[i], float(best[i])) for i in order if best[i] >= self.config.min_score])
+        kept = [(self.names[i], float(best[i])) for i in order if best[i] >= self.config.min_score]
+        return Condition(kept, sources={c: self.name for c, _ in kept})
 
 
 class PooledFeatures(ConditionEncoder):
@@ -110,9 +125,3 @@ class PooledFeatures(ConditionEncoder):
         device = next(self.encoder.parameters()).device
         x = self.encoder.features(image.to(device), [self.config.layer])[self.config.layer]
         return Condition(features=x.flatten(2).mean(-1)[0].cpu())
-
-
-@hookimpl
-def register_condition_encoders(register):
-    register(ImageNetConcepts)
-    register(PooledFeatures)
