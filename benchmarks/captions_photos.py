@@ -1,4 +1,4 @@
-"""Concepts and captions for real offline photos (issue 7, criterion 2): is the concept encoder right, and
+"""Concepts and captions for real offline photos: is the concept encoder right, and
 do the MLE model's captions mention what it found?
 
     python benchmarks/captions_photos.py RUN_OR_MODEL [-c grounding=none] [--json out.json]

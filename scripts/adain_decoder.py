@@ -129,7 +129,7 @@ def ship(run: Path) -> None:
 def style_progress(backend: AdaIN, content: torch.Tensor, style: torch.Tensor, out: torch.Tensor) -> dict[str, list]:
     """Per style layer, how far the result's style code (channel means and deviations, one vector
     c, s, o for content, style, result) went from the content's to the style's, two ways:
-    ``along``: the share of the way c -> s travelled, <o - c, s - c> / |s - c|^2 (issue 5's "moves 70%
+    ``along``: the share of the way c -> s travelled, <o - c, s - c> / |s - c|^2 (the bar "moves 70%
     of the way"; 1 = all the way); ``closed``: the share of the distance closed, 1 - |o - s| / |s - c|,
     stricter, as it also counts moves off the line."""
     layers = list(backend.encoder.style_layers)

@@ -1,4 +1,4 @@
-"""Captions (issue 7): concept map, condition encoders, corpus, paired loaders, the MLE LSTM, decoding."""
+"""Captions: concept map, condition encoders, corpus, paired loaders, the MLE LSTM, decoding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Paired captions end to end (issue 7): train mle-lstm on COCO / Flickr / styled files, pooled features cached
+"""Paired captions end to end: train mle-lstm on COCO / Flickr / styled files, pooled features cached
 once per picture, split by picture, export, reload, and caption through the pipeline and `stylecap run`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Gumbel-softmax transformer GAN (issue 9): β schedules, relaxation, transformer, trainer and backend."""
+"""The Gumbel-softmax transformer GAN: β schedules, relaxation, transformer, trainer and backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SeqGAN captions (issue 8): rollout rewards, the discriminator, policy gradient, the trainer and the backend."""
+"""SeqGAN captions: rollout rewards, the discriminator, policy gradient, the trainer and the backend."""
 
 from __future__ import annotations
 
