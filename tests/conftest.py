@@ -107,10 +107,10 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return info.value.code or 0, captured.out, err
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """Small networks run as fast on one thread, and threads that wait on each other slow down most when
-    other jobs share the cores. Modules of small-network tests use it: ``pytestmark = usefixtures(...)``."""
+    """The tests' networks are small: they run as fast on one thread, and threads that wait on each other slow
+    down most when other jobs share the cores (a trained fixture took 42 s with every thread, 5 s with one)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

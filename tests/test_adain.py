@@ -26,8 +26,6 @@ TRAIN = {
 }  # fmt: skip
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def smooth(seed: int, size: int = 40, tint=(1.0, 1.0, 1.0)) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)

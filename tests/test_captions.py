@@ -323,12 +323,14 @@ def test_sampling_is_seeded_and_temperature_spreads_choices():
 TINY = dict(steps=60, batch_size=16, embed=16, hidden=32, min_count=1, lr=0.02, log_every=10, checkpoint_every=60)
 
 
-@pytest.fixture
-def trained(tmp_path, plugin):
-    source = write_corpus(tmp_path / "chat.txt", conversations=40)
-    backend = stylecap.train("caption", "mle-lstm", out=tmp_path / "run", corpus=str(source),
-                             cache_dir=tmp_path / "cache", **TINY)  # fmt: skip
-    return tmp_path / "run", backend
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small mle-lstm run that the tests below read (none of them changes it)."""
+    folder = tmp_path_factory.mktemp("mle")
+    source = write_corpus(folder / "chat.txt", conversations=40)
+    backend = stylecap.train("caption", "mle-lstm", out=folder / "run", corpus=str(source),
+                             cache_dir=folder / "cache", **TINY)  # fmt: skip
+    return folder / "run", backend
 
 
 def test_training_lowers_the_loss_and_the_pipeline_round_trips(trained, tmp_path):

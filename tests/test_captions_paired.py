@@ -25,8 +25,6 @@ from stylecap.plugins.captions.paired import DataError
 
 from .conftest import MeanShift, run_cli
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 COLOURS = {
     "red": (210, 30, 30),
     "green": (30, 190, 40),

@@ -31,8 +31,6 @@ TINY = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture
 def domains(tmp_path):

@@ -30,8 +30,6 @@ from stylecap.plugins.seqgan.training import load_init as seqgan_init
 from .conftest import check_resume_is_exact, metrics
 from .test_captions import PHOTOS, SUBJECTS, plugin, write_corpus  # noqa: F401 (plugin is a fixture)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 TINY = dict(batch_size=16, min_count=1, generator_options={"width": 16, "heads": 2, "layers": 1, "ff": 32},
             discriminator_options={"embed": 16, "heads": 2, "layers": 1, "ff": 32}, log_every=2,
             checkpoint_every=100)  # fmt: skip

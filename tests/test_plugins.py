@@ -151,3 +151,54 @@ def test_component_modules_work_with_torch(toy_plugin):
     scale = stylecap.create("generator", "scale")
     assert isinstance(scale, torch.nn.Module)
     assert list(scale.state_dict()) == ["weight"]
+
+
+BUILTINS = sorted(e.name for e in importlib.metadata.entry_points(group="stylecap") if e.dist.name == "stylecap")
+
+
+def components_by_plugin() -> dict[str, set[tuple[str, str]]]:
+    found: dict[str, set[tuple[str, str]]] = {}
+    for entry in stylecap.list_components():
+        found.setdefault(entry.plugin.name, set()).add((entry.kind, entry.name))
+    return found
+
+
+@pytest.mark.parametrize("disabled", BUILTINS)
+def test_each_builtin_disabled_leaves_the_others_whole_or_naming_what_they_need(disabled, monkeypatch):
+    everything = components_by_plugin()
+    plugins.reset()
+    monkeypatch.setenv("STYLECAP_DISABLE_PLUGINS", disabled)
+    records = {r.info.name: r for r in plugins.host().plugins()}
+    provided = components_by_plugin()
+    assert disabled not in records and disabled not in provided
+    lost = {disabled}
+    while True:  # every plugin that needs a lost one, directly or through another, is lost too
+        more = {n for n, r in records.items() if set(r.requires) & lost} - lost
+        if not more:
+            break
+        lost |= more
+    for name, record in records.items():
+        if name in lost:
+            missing = next(n for n in record.requires if n in lost)
+            why = "is disabled by STYLECAP_DISABLE_PLUGINS" if missing == disabled else "failed to load"
+            assert record.error == f"needs plugin {missing!r}, which {why}"
+            assert name not in provided
+        else:
+            assert record.error is None, record.error
+            assert provided.get(name, set()) == everything.get(name, set())
+
+
+def test_requirements_name_the_missing_plugin(monkeypatch, capsys):
+    monkeypatch.setenv("STYLECAP_DISABLE_PLUGINS", "captions")
+    records = {r.info.name: r for r in plugins.host().plugins()}
+    assert records["gumbel"].error == "needs plugin 'captions', which is disabled by STYLECAP_DISABLE_PLUGINS"
+    assert "plugin 'gumbel' (stylecap" in capsys.readouterr().err
+    with pytest.raises(UnknownComponentError, match="gumbel-transformer"):
+        stylecap.create("caption", "gumbel-transformer")
+    plugins.reset()
+    monkeypatch.setenv("STYLECAP_DISABLE_PLUGINS", "")
+    host = plugins.host()
+    host.register(SimpleNamespace(requires=("no-such-plugin",)), "needy")
+    assert {r.info.name: r for r in host.plugins()}["needy"].error == (
+        "needs plugin 'no-such-plugin', which is not installed"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from stylecap.core.hookspecs import hookimpl
 
 from .imagenet import ImageNetConcepts, PooledFeatures
+from .pixels import PixelFacts
 
 requires = ("encoders",)
 """The ImageNet network the concepts come from."""
@@ -19,3 +20,4 @@ requires = ("encoders",)
 def register_condition_encoders(register):
     register(ImageNetConcepts)
     register(PooledFeatures)
+    register(PixelFacts)
