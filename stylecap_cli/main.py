@@ -24,6 +24,7 @@ from stylecap.core.host import host
 from stylecap.core.kinds import KINDS
 from stylecap.core.registry import Entry
 
+from .caption import caption_command
 from .run import run_command
 from .train import train_command
 
@@ -132,6 +133,7 @@ def make_app() -> typer.Typer:
     )
     app.callback()(_root)
     app.command("run")(run_command)
+    app.command("caption")(caption_command)
     app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(train_command)
     app.command("plugins")(plugins_command)
     app.command("list")(list_command)

@@ -111,6 +111,8 @@ def run_command(
                     "input": str(path),
                     "output": str(target),
                     "caption": result.caption,
+                    "captions": result.captions,
+                    "condition": result.condition.to_json() if result.condition else None,
                     "seed": result.metadata["seed"],
                     "timings": result.metadata["timings"],
                     "components": result.metadata["components"],

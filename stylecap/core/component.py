@@ -92,6 +92,11 @@ class CaptionBackend(Component):
         picture when the caller has one, for backends that condition on both."""
         raise NotImplementedError
 
+    def captions(self, image: torch.Tensor, *, content: torch.Tensor | None = None, seed: int = 0) -> Captions:
+        """The captions, best first, and the condition they were made from: what a pipeline shows its user.
+        Backends that know more than one sentence override this; the default wraps :meth:`caption`."""
+        return Captions([self.caption(image, content=content)])
+
 
 class Encoder(Component, torch.nn.Module):
     """A frozen image network exposing named feature maps; it owns its preprocessing.
@@ -182,8 +187,8 @@ class Condition:
 
     ``concepts``: what is there, best first, scores in [0, 1], with ``sources[concept]`` saying which
     encoder found it and on which picture. ``features``: a pooled feature vector (paired models).
-    ``colours``, ``look`` (brightness, saturation, warmth, contrast) and ``mood`` (pleasure, arousal,
-    dominance, each in [-1, 1]) are measured from the pixels.
+    ``colours``, ``look`` (brightness, saturation, warmth, contrast), ``mood`` (pleasure, arousal,
+    dominance, each in [-1, 1]) and ``feeling`` (the mood in one word) are measured from the pixels.
     """
 
     concepts: list[tuple[str, float]] = dataclasses.field(default_factory=list)
@@ -192,6 +197,7 @@ class Condition:
     colours: list[Colour] = dataclasses.field(default_factory=list)
     look: dict[str, float] = dataclasses.field(default_factory=dict)
     mood: dict[str, float] = dataclasses.field(default_factory=dict)
+    feeling: str | None = None
 
     def top(self, k: int, threshold: float = 0.0) -> list[str]:
         """The ``k`` best concepts scoring at least ``threshold``; the best one always, so a caption has a subject."""
@@ -215,6 +221,7 @@ class Condition:
             colours=other.colours or self.colours,
             look=other.look or self.look,
             mood=other.mood or self.mood,
+            feeling=other.feeling or self.feeling,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -226,7 +233,16 @@ class Condition:
             "colours": [{"term": c.term, "share": round(c.share, 4), "where": c.where} for c in self.colours],
             "look": {k: round(v, 4) for k, v in self.look.items()},
             "mood": {k: round(v, 4) for k, v in self.mood.items()},
+            "feeling": self.feeling,
         }
+
+
+@dataclass
+class Captions:
+    """What a caption backend says about one picture: captions, best first, and the condition behind them."""
+
+    texts: list[str]
+    condition: Condition | None = None
 
 
 class ConditionEncoder(Component):

@@ -22,7 +22,7 @@ from PIL import Image
 from . import config as config_mod
 from .atomic import write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
-from .component import CaptionBackend, Component, ProgressCallback, StyleBackend
+from .component import CaptionBackend, Captions, Component, Condition, ProgressCallback, StyleBackend
 from .errors import CheckpointError, UsageError
 from .host import registry
 from .imageio import LoadedImage, read_image, resize_max, split_alpha, to_pil, to_tensor, write_image
@@ -34,12 +34,15 @@ ImageInput = Union[str, os.PathLike, Image.Image, LoadedImage, torch.Tensor]
 
 @dataclass
 class Result:
-    """One run's output: the stylised picture (with the content's alpha, if any) and its caption."""
+    """One run's output: the stylised picture (with the content's alpha, if any), its caption (the best of
+    ``captions``) and the condition the captions were made from (what the captioner saw, for a person to read)."""
 
     image: Image.Image
     caption: str | None
     alpha: Image.Image | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    captions: list[str] = field(default_factory=list)
+    condition: Condition | None = None
 
     def save(self, path: str | os.PathLike, *, quality: int = 95) -> Path:
         return write_image(path, self.image, alpha=self.alpha, quality=quality)
@@ -146,12 +149,12 @@ class Pipeline:
                 out_t = self.style.stylize(content_t, style_ts, style_weights=style_weights, progress=progress)
             timings["style_s"] = time.perf_counter() - t0
 
-        text = None
+        said = Captions([None])
         if self.caption is not None:
             t0 = time.perf_counter()
             with torch.no_grad():
                 source = out_t if self.caption_source == "stylized" else content_t
-                text = self.caption.caption(source, content=content_t)
+                said = self.caption.captions(source, content=content_t, seed=seed)
             timings["caption_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
 
@@ -163,7 +166,8 @@ class Pipeline:
             "timings": timings,
         }
         alpha = loaded.alpha.resize(rgb.size) if loaded.alpha is not None else None
-        return Result(to_pil(out_t.detach().cpu()), text, alpha, metadata)
+        captions = [t for t in said.texts if t is not None]
+        return Result(to_pil(out_t.detach().cpu()), said.texts[0], alpha, metadata, captions, said.condition)
 
     # -- persistence ---------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 
 from stylecap.core.checkpoint import load_checkpoint, metadata_json, save_checkpoint
-from stylecap.core.component import CaptionBackend, Condition
+from stylecap.core.component import CaptionBackend, Captions, Condition, ConditionEncoder
 from stylecap.core.config import field, to_dict
 from stylecap.core.errors import UsageError
 from stylecap.core.host import create
@@ -30,9 +30,16 @@ class CaptionerConfig:
     )
     condition_options: dict = field({}, help="The condition encoder's options (a paired model's come with it).")
     condition_on: Literal["image", "content", "both"] = field(
-        "image",
-        help="Caption the picture given (the stylised one in a pipeline), the content, or both "
-        "(concepts: best score over the two; paired models: the mean of the two feature vectors).",
+        "content",
+        help="Where the concepts come from: the picture given (the stylised one in a pipeline), the content "
+        "(the photo, unconfused by paint: measured best, docs/studies/captions.md), or both (best score over the two; "
+        "paired models: the mean of the two feature vectors). Colours and mood always come from the picture given.",
+    )
+    detectors: list[str] = field(
+        [], help="More condition encoders whose concepts join the condition's ([] for none)."
+    )
+    pixel_facts: str = field(
+        "pixel-facts", help="Condition encoder measuring the picture's colours, look and mood ('none': skip)."
     )
     max_concepts: int = field(3, help="At most this many concepts condition a caption.")
     concept_threshold: float = field(0.1, help="Concepts scoring below this are ignored (the best one never is).")
@@ -40,8 +47,8 @@ class CaptionerConfig:
     grounding: Literal["none", "mention", "strict"] = field(
         "strict",
         help="Beam decoding: 'mention' makes the caption name one of its concepts (constrained beam search); "
-        "'strict' also bans words of concepts it was not given (measured best, docs/captions.md); 'none': free. "
-        "Models trained on paired data have no concepts and always decode with 'none'.",
+        "'strict' also bans words of concepts it was not given (measured best, docs/studies/captions.md); "
+        "'none': free. Models trained on paired data have no concepts and always decode with 'none'.",
     )
     beam_size: int = field(5, help="Beam width (decode=beam).")
     no_repeat_ngram: int = field(3, help="Beam decoding never says the same n words twice; 0 allows it.")
@@ -75,7 +82,8 @@ class Captioner(CaptionBackend):
         self.net: torch.nn.Module | None = None
         self.vocab: Vocab | None = None
         self.concepts: list[str] = []
-        self._encoder = None
+        self._encoders: dict[str, ConditionEncoder] | None = None
+        self._pixel_facts: ConditionEncoder | None = None
         self._names: dict[int, str] | None = None  # word id -> the concept it names
         self._warned = False
         spec = self.config.weights
@@ -122,7 +130,7 @@ class Captioner(CaptionBackend):
         if self.paired and "condition" in stored:
             self.config.condition = stored["condition"]
             self.config.condition_options = dict(stored.get("condition_options", {}))
-            self._encoder = None
+            self._encoders = None
 
     @property
     def paired(self) -> bool:
@@ -139,19 +147,54 @@ class Captioner(CaptionBackend):
     # -- captioning ----------------------------------------------------------------------
 
     def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
+        return self.captions(image, content=content).texts[0]
+
+    def captions(self, image: torch.Tensor, *, content: torch.Tensor | None = None, seed: int = 0) -> Captions:
         self._require()
-        content = content if content is not None else image
-        pictures = {"image": [image], "content": [content], "both": [image, content]}[self.config.condition_on]
-        conditions = [self.encoder.encode(p) for p in pictures]
+        condition, per_picture = self.condition(image, content=content)
         if self.paired:
-            return self.decode(self.feature_vector(conditions))[0]
-        return self.generate([self.pick(conditions)])[0]
+            return Captions(self.decode(self.feature_vector(per_picture), seed=seed), condition)
+        return Captions(self.generate([self.pick([condition])], seed=seed), condition)
+
+    def condition(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> tuple[Condition, list]:
+        """What the caption is made from: the concepts of the pictures ``condition_on`` names (the condition
+        encoder's and the detectors'), each with its source, and the pixel facts of ``image``. Also the main
+        encoder's condition of each picture, whose features a paired model reads."""
+        content = content if content is not None else image
+        pictures = {"image": [("picture", image)], "content": [("original", content)],
+                    "both": [("picture", image), ("original", content)]}[self.config.condition_on]  # fmt: skip
+        merged, per_picture = Condition(), []
+        for label, picture in pictures:
+            for i, (name, encoder) in enumerate(self.encoders.items()):
+                found = encoder.encode(picture)
+                if i == 0:
+                    per_picture.append(found)
+                found.sources = {c: f"{found.sources.get(c, name)} on the {label}" for c, _ in found.concepts}
+                merged = merged.merged(found)
+        if self.pixel_facts is not None:
+            merged = merged.merged(self.pixel_facts.encode(image))
+        return merged, per_picture
 
     @property
-    def encoder(self):
-        if self._encoder is None:
-            self._encoder = create("condition", self.config.condition, **self.config.condition_options)
-        return self._encoder
+    def encoder(self) -> ConditionEncoder:
+        """The condition encoder (``condition``), whose features a paired model reads."""
+        return self.encoders[self.config.condition]
+
+    @property
+    def encoders(self) -> dict[str, ConditionEncoder]:
+        """The condition encoder, then the detectors (a paired model reads features: it needs none)."""
+        if self._encoders is None:
+            cfg = self.config
+            self._encoders = {cfg.condition: create("condition", cfg.condition, **cfg.condition_options)}
+            for name in [] if self.paired else cfg.detectors:
+                self._encoders[name] = create("condition", name)
+        return self._encoders
+
+    @property
+    def pixel_facts(self) -> ConditionEncoder | None:
+        if self._pixel_facts is None and self.config.pixel_facts != "none":
+            self._pixel_facts = create("condition", self.config.pixel_facts)
+        return self._pixel_facts
 
     def feature_vector(self, conditions: list[Condition]) -> torch.Tensor:
         """A paired model's condition ``[1, dim]``: the picture's pooled features, or with ``condition_on=both``

@@ -255,7 +255,8 @@ class PixelFacts(ConditionEncoder):
             if counts[i] and (rank == 0 or counts[i] / total >= self.config.min_share)
         ]
         facts = look(lab)
-        return Condition(colours=colours, look=facts, mood=mood(facts["brightness"], facts["saturation"]))
+        feeling = mood(facts["brightness"], facts["saturation"])
+        return Condition(colours=colours, look=facts, mood=feeling, feeling=mood_word(feeling))
 
     def _shrink(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() == 3:

@@ -23,7 +23,7 @@ from stylecap.core.errors import UsageError
 
 BORDER = 8
 """Reflected pixels around the picture. Without them the zero padding of the encoder's strided
-convolutions lets the rows along an edge drift to saturated colours (docs/gatys.md)."""
+convolutions lets the rows along an edge drift to saturated colours (docs/studies/gatys.md, "Edges")."""
 
 PROBE = 64
 """Side of the blank picture whose feature sizes give each layer's stride."""
