@@ -1,4 +1,4 @@
-"""The Gatys weight study of docs/gatys.md: style fall, content loss and time over content x style pairs.
+"""The Gatys weight study of docs/studies/gatys.md: style fall, content loss and time over content x style pairs.
 
     python3 benchmarks/gatys_study.py run grid.json astronaut:strokes chelsea:ihc --beta 30 --tv 10
     python3 benchmarks/gatys_study.py sheet grid.json docs/images/gatys_contact_sheet.png --tile 224

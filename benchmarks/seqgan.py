@@ -3,8 +3,8 @@
 Both reward functions run in the same process on the same rollout network, discriminator and generated
 sentences; timings are medians. The adversarial step is the trainer's own ``train_step`` (policy-gradient
 update with rollout rewards, then a discriminator update). Without ``--init`` the networks have the sizes of
-the mle-lstm model in docs/captions.md with random weights, and the end-of-sentence bias is set so that
-sampled sentences run about ten tokens, like a trained model's.
+the mle-lstm model in docs/captions.md ("Model cards") with random weights, and the end-of-sentence bias is
+set so that sampled sentences run about ten tokens, like a trained model's. Measurements: docs/studies/captions.md.
 
     python3 benchmarks/seqgan.py                         # CPU
     python3 benchmarks/seqgan.py --device cuda --batch 64 --rollouts 16

@@ -1,7 +1,7 @@
 """Component configuration: plain dataclasses, validated and coerced in one place.
 
 Every component declares a ``Config`` dataclass. The same fields drive the Python API
-(keyword arguments), the CLI (``-o key=value`` strings), ``stylecap info`` and the JSON that
+(keyword arguments), the CLI (``-s key=value`` strings), ``stylecap info`` and the JSON that
 is saved beside weights, so a field is declared once and used everywhere.
 """
 

@@ -159,8 +159,12 @@ class PluginHost:
             raise UsageError(f"unknown component kind {kind!r}", f"use one of {kinds}") from None
 
     def call_each(self, hook: str, **kwargs: Any) -> None:
-        """Call every plugin's ``hook`` separately so that one failure skips only that plugin."""
+        """Call every plugin's ``hook`` separately so that one failure skips only that plugin (and a plugin
+        already skipped, for want of another, is not called)."""
+        failed = {r.info.name for r in self.plugins() if r.error}
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if impl.plugin_name in failed:
+                continue
             try:
                 impl.function(**kwargs)
             except Exception as e:

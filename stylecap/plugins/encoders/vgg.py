@@ -87,8 +87,8 @@ def imagenet_weights() -> dict[str, torch.Tensor]:
             f"({torch.hub.get_dir()}/checkpoints), "
             f"and downloading them failed ({type(e).__name__}: {e})",
             f"download {URL} once, then give the encoder option weights=PATH "
-            f"(stylecap run ... --encoder vgg19 --weights /path/to/{FILE_NAME}) or put the file in the folder "
-            f"named by the environment variable {WEIGHTS_DIR_ENV}; efficientnet-lite0 needs no download",
+            f"(stylecap run ... -s encoder=vgg19 -s encoder_weights=/path/to/{FILE_NAME}) or put the file in the "
+            f"folder named by the environment variable {WEIGHTS_DIR_ENV}; efficientnet-lite0 needs no download",
         ) from None
 
 
