@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,12 +15,13 @@ from PIL import Image
 import stylecap
 from stylecap.core import host as plugins
 from stylecap.core.component import Condition, ConditionEncoder
+from stylecap.core.imageio import read_image, to_tensor
 from stylecap.plugins.captions import build_concepts, corpus, paired
 from stylecap.plugins.captions.backend import MLELSTM
 from stylecap.plugins.captions.concepts import ConceptVocab
 from stylecap.plugins.captions.decoding import beam_search, filter_logits, repeats, sample, sequence_logprob
 from stylecap.plugins.captions.model import ConditionalLSTM
-from stylecap.plugins.captions.text import Vocab, detokenize, tokenize
+from stylecap.plugins.captions.text import Vocab, detokenize, tidy, tokenize
 from stylecap.plugins.conditions.imagenet import views
 
 PHOTOS = Path(skimage.__file__).parent / "data"
@@ -71,7 +73,7 @@ def test_committed_concept_map_is_what_the_script_builds():
     assert rows["golden retriever"] == rows["Chihuahua"] == rows["pug"] == "dog"
     assert rows["espresso"] == "coffee" and rows["sports car"] == "car" and rows["iron"] == ""
     vocab = ConceptVocab.default()
-    assert len(vocab.class_concepts) == 1000 and sum(map(bool, vocab.class_concepts)) == 950 and len(vocab) == 513
+    assert len(vocab.class_concepts) == 1000 and sum(map(bool, vocab.class_concepts)) == 950 and len(vocab) == 524
 
 
 def test_concepts_are_found_with_synonyms_and_plurals_longest_phrase_first():
@@ -150,7 +152,7 @@ def test_corpus_filters_splits_by_conversation_and_caches(tmp_path, monkeypatch)
         for s in data.split(split):
             assert owners.setdefault(s.conversation, split) == split  # no conversation crosses splits
     assert all(data.split(s) for s in corpus.SPLITS)
-    [cached] = (tmp_path / "cache" / "captions").glob("corpus-chat-txt-v1-*.json")
+    [cached] = (tmp_path / "cache" / "captions").glob(f"corpus-chat-txt-v{corpus.VERSION}-*.json")
     monkeypatch.setattr(corpus, "build_corpus", lambda *a: pytest.fail("the cache was not used"))
     assert corpus.load_corpus(options, tmp_path / "cache").test == data.test
 
@@ -350,9 +352,9 @@ def test_training_lowers_the_loss_and_the_pipeline_round_trips(trained, tmp_path
 def test_grounding_makes_captions_name_their_concepts_and_strict_bans_others(trained):
     _, backend = trained
     sets = [["cat", "pizza"], ["coffee"], ["dog"], ["cat"]]
-    free = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="none")
-    mention = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="mention")
-    strict = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, grounding="strict")
+    free = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, backend.tones, grounding="none")
+    mention = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, backend.tones, grounding="mention")
+    strict = MLELSTM.from_parts(backend.net, backend.vocab, backend.concepts, backend.tones, grounding="strict")
     finder = ConceptVocab.default()
     for concepts, text in zip(sets, mention.generate(sets)):
         assert set(finder.find(tokenize(text))) & set(concepts), text
@@ -374,3 +376,73 @@ def test_backend_without_weights_says_how_to_get_them(plugin):
     backend = stylecap.create("caption", "mle-lstm", weights="none")
     with pytest.raises(stylecap.StylecapError, match="no trained weights.*stylecap train caption mle-lstm"):
         backend.caption(torch.zeros(1, 3, 32, 32))
+
+
+# -- what a caption is made from, and how it is said -------------------------------------------
+
+
+def test_sampled_captions_follow_the_seed_and_num_captions_gives_different_ones(trained):
+    run, _ = trained
+    photo = to_tensor(read_image(PHOTOS / "chelsea.png").rgb)
+    backend = stylecap.create("caption", "mle-lstm", weights=str(run / "final" / "caption.safetensors"),
+                              decode="rerank", num_captions=3, temperature=1.5)  # fmt: skip
+    first, again, other = (backend.captions(photo, seed=s).texts for s in (0, 0, 1))
+    assert first == again and first != other
+    assert len(first) == 3 and len(set(first)) == 3
+    for text in first:
+        assert text[0].isupper() and text[-1] in ".!?" and " i " not in f" {text} "
+
+
+def test_sentences_are_written_as_a_person_writes_them():
+    assert tidy("i think i'm in love with this cat") == "I think I'm in love with this cat."
+    assert tidy("is it raining,") == "Is it raining?"
+    assert tidy("whoa, that dog!") == "Whoa, that dog!"
+
+
+def test_concepts_come_from_the_photo_and_colours_from_the_picture_shown(trained):
+    run, _ = trained
+    photo = to_tensor(read_image(PHOTOS / "chelsea.png").rgb)
+    painted = torch.zeros_like(photo)
+    painted[:, 2] = 0.8  # the "stylised" picture: all blue, no cat in it
+    backend = stylecap.create("caption", "mle-lstm", weights=str(run / "final" / "caption.safetensors"))
+    condition, _ = backend.condition(painted, content=photo)
+    assert condition.concepts[0][0] == "cat"
+    assert condition.sources["cat"] == "imagenet-concepts on the original"
+    assert [c.term for c in condition.colours] == ["blue"]
+    shown = stylecap.create("caption", "mle-lstm", weights=str(run / "final" / "caption.safetensors"),
+                            condition_on="image").condition(painted, content=photo)[0]  # fmt: skip
+    assert "cat" not in dict(shown.concepts)
+
+
+def test_a_plugin_condition_encoder_replaces_a_builtin(trained):
+    class AlwaysPurple(stylecap.ConditionEncoder):
+        name = "always-purple"
+
+        def encode(self, image):
+            return stylecap.Condition(colours=[stylecap.Colour("purple", 1.0)], feeling="spooked")
+
+    plugins.host().register(
+        SimpleNamespace(register_condition_encoders=stylecap.hookimpl(lambda register: register(AlwaysPurple))),
+        "purple-plugin",
+    )
+    run, _ = trained
+    pipe = stylecap.Pipeline.load(run / "final")
+    pipe.caption.config.pixel_facts = "always-purple"
+    result = pipe(PHOTOS / "chelsea.png", seed=0)
+    assert result.condition.to_json()["colours"] == [{"term": "purple", "share": 1.0, "where": "all over"}]
+    assert result.condition.feeling == "spooked" and result.captions == [result.caption]
+
+
+def test_retrieval_says_a_real_sentence_about_the_picture(tmp_path):
+    from stylecap.plugins.captions.corpus import CorpusOptions
+    from stylecap.plugins.retrieval.backend import save_index
+
+    source = write_corpus(tmp_path / "chat.txt", conversations=40)
+    index = save_index(tmp_path / "index.json.gz", CorpusOptions(str(source)), tmp_path / "cache")
+    backend = stylecap.create("caption", "retrieval", weights=str(index), num_captions=2)
+    said = backend.captions(to_tensor(read_image(PHOTOS / "chelsea.png").rgb), seed=0)
+    sentences = {line.strip().lower() for line in source.read_text().splitlines()}
+    assert len(said.texts) == 2 and all("cat" in t.lower() for t in said.texts)
+    assert all(t.lower().rstrip(".!?") in {s.rstrip(".!?") for s in sentences} for t in said.texts)
+    with pytest.raises(stylecap.StylecapError, match="does not exist"):
+        stylecap.create("caption", "retrieval", weights=str(tmp_path / "missing.json.gz"))

@@ -92,7 +92,7 @@ class AdversarialTrainer(CaptionTrainer):
         cfg, names = self.config, set(self.concepts)
         usable = [s for s in self.corpus.train
                   if set(s.concepts) <= names and UNK_ID not in self.vocab.encode(tokenize(s.text))]  # fmt: skip
-        return SentenceData(usable, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout)
+        return SentenceData(usable, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout, self.tones)
 
     def train_step(self, batch, engine) -> dict[str, torch.Tensor]:
         tokens, cond = batch

@@ -170,6 +170,14 @@ SYNONYMS = {
     "tree": "trees", "fish": "goldfish", "scuba": "diving", "baseball": "ballplayer",
 }  # fmt: skip
 
+DETECTED = {
+    "person": "woman, girl, boy, lady, someone", "people": "friends, folks, family", "crowd": "",
+    "face": "", "field": "meadow, meadows, grass", "forest": "woods", "garden": "", "room": "", "sky": "skies",
+    "street": "road, roads", "water": "sea, ocean",
+}  # fmt: skip
+"""Concepts that no ImageNet class names but the condition encoders detect (``people``, ``scenes``), with
+their everyday words: a caption model can then talk about a person on a beach."""
+
 IRREGULAR = {"mouse": "mice", "goose": "geese", "knife": "knives", "fish": "fish", "sheep": "sheep", "sloth": "sloths"}
 NO_PLURAL = ("s", "ing")  # "jeans", "boxing": already plural or not countable
 
@@ -212,8 +220,9 @@ def build() -> tuple[str, str]:
         if concept:
             concepts.add(concept)
     syn_rows = ["concept\tsynonyms"]
-    for concept in sorted(concepts):
-        words = [plural(concept), *(w.strip() for w in SYNONYMS.get(concept, "").split(","))]
+    for concept in sorted(concepts | set(DETECTED)):
+        said = f"{SYNONYMS.get(concept, '')},{DETECTED.get(concept, '')}"
+        words = [plural(concept), *(w.strip() for w in said.split(","))]
         words = sorted({w for w in words if w and w != concept})
         syn_rows.append(f"{concept}\t{','.join(words)}")
     return "\n".join(rows) + "\n", "\n".join(syn_rows) + "\n"

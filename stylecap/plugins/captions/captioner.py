@@ -4,6 +4,7 @@ encoder, grounding and decoding. ``mle-lstm``, ``seqgan`` and ``gumbel-transform
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,39 +12,26 @@ from typing import Literal
 import torch
 
 from stylecap.core.checkpoint import load_checkpoint, metadata_json, save_checkpoint
-from stylecap.core.component import CaptionBackend, Captions, Condition, ConditionEncoder
+from stylecap.core.component import Captions, Condition
 from stylecap.core.config import field, to_dict
 from stylecap.core.errors import UsageError
-from stylecap.core.host import create
 
 from .concepts import ConceptVocab
+from .conditioned import ConditionedCaptioner, ConditionedConfig
 from .decoding import beam_search, sample
 from .model import pack_words, unpack_words
-from .text import BOS, EOS, PAD, UNK, Vocab, detokenize
+from .rerank import Judge, best
+from .text import BOS, EOS, PAD, UNK, Vocab, detokenize, tidy
 
 
 @dataclass
-class CaptionerConfig:
-    weights: str = field("default", help="A model file (.safetensors, from training), or 'default' (the shipped one).")
-    condition: str = field(
-        "imagenet-concepts", help="Condition encoder (`stylecap list condition`); a paired model uses its own."
+class CaptionerConfig(ConditionedConfig):
+    decode: Literal["beam", "rerank", "greedy", "sample"] = field(
+        "beam",
+        help="How words are chosen: beam search, or 'rerank': sample `candidates` sentences and keep those that "
+        "read best and fit the picture (its concepts, colours and tone; docs/captions.md).",
     )
-    condition_options: dict = field({}, help="The condition encoder's options (a paired model's come with it).")
-    condition_on: Literal["image", "content", "both"] = field(
-        "content",
-        help="Where the concepts come from: the picture given (the stylised one in a pipeline), the content "
-        "(the photo, unconfused by paint: measured best, docs/studies/captions.md), or both (best score over the two; "
-        "paired models: the mean of the two feature vectors). Colours and mood always come from the picture given.",
-    )
-    detectors: list[str] = field(
-        [], help="More condition encoders whose concepts join the condition's ([] for none)."
-    )
-    pixel_facts: str = field(
-        "pixel-facts", help="Condition encoder measuring the picture's colours, look and mood ('none': skip)."
-    )
-    max_concepts: int = field(3, help="At most this many concepts condition a caption.")
-    concept_threshold: float = field(0.1, help="Concepts scoring below this are ignored (the best one never is).")
-    decode: Literal["beam", "greedy", "sample"] = field("beam", help="How words are chosen.")
+    candidates: int = field(32, help="decode=rerank (and num_captions > 1): sentences sampled to choose from.")
     grounding: Literal["none", "mention", "strict"] = field(
         "strict",
         help="Beam decoding: 'mention' makes the caption name one of its concepts (constrained beam search); "
@@ -63,9 +51,13 @@ class CaptionerConfig:
             raise ValueError("temperature must be > 0, top_p in (0, 1] and beam_size >= 1")
         if self.no_repeat_ngram < 0:
             raise ValueError(f"no_repeat_ngram must not be negative, not {self.no_repeat_ngram}")
+        if not 1 <= self.num_captions <= self.candidates:
+            raise ValueError(f"num_captions must be from 1 to candidates ({self.candidates}), not {self.num_captions}")
+        if self.max_len < 1:
+            raise ValueError(f"max_len must be at least 1, not {self.max_len}")
 
 
-class Captioner(CaptionBackend):
+class Captioner(ConditionedCaptioner):
     """A caption backend made of a word generator ``network`` conditioned on a picture's concepts (or, for models
     trained on paired data, on its pooled features). Subclasses set ``name``, ``network`` and ``default_weights``.
     The vocabulary and the concept list travel inside the weights file; the condition encoder in its metadata.
@@ -82,8 +74,7 @@ class Captioner(CaptionBackend):
         self.net: torch.nn.Module | None = None
         self.vocab: Vocab | None = None
         self.concepts: list[str] = []
-        self._encoders: dict[str, ConditionEncoder] | None = None
-        self._pixel_facts: ConditionEncoder | None = None
+        self.tones: list[str] = []  # models trained with tones are told one after the concepts
         self._names: dict[int, str] | None = None  # word id -> the concept it names
         self._warned = False
         spec = self.config.weights
@@ -93,9 +84,10 @@ class Captioner(CaptionBackend):
             self.load_file(spec)
 
     @classmethod
-    def from_parts(cls, net: torch.nn.Module, vocab: Vocab, concepts: list[str], **options) -> Captioner:
+    def from_parts(cls, net: torch.nn.Module, vocab: Vocab, concepts: list[str], tones: Sequence[str] = (),
+                   **options) -> Captioner:  # fmt: skip
         backend = cls(cls.Config(weights="none", **options))
-        backend.net, backend.vocab, backend.concepts = net.eval(), vocab, list(concepts)
+        backend.net, backend.vocab, backend.concepts, backend.tones = net.eval(), vocab, list(concepts), list(tones)
         return backend
 
     # -- weights -------------------------------------------------------------------------
@@ -103,7 +95,8 @@ class Captioner(CaptionBackend):
     def state_dict(self) -> dict[str, torch.Tensor]:
         self._require()
         state = {f"net.{k}": v for k, v in self.net.state_dict().items()}
-        return state | {"vocab": pack_words(self.vocab.words), "concepts": pack_words(self.concepts)}
+        state |= {"vocab": pack_words(self.vocab.words), "concepts": pack_words(self.concepts)}
+        return state | ({"tones": pack_words(self.tones)} if self.tones else {})
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         net_state = {k[4:]: v.float() if v.is_floating_point() else v for k, v in state.items() if k.startswith("net.")}
@@ -112,6 +105,7 @@ class Captioner(CaptionBackend):
         self.net.eval()
         self.vocab = Vocab(unpack_words(state["vocab"]))
         self.concepts = unpack_words(state["concepts"])
+        self.tones = unpack_words(state["tones"]) if "tones" in state else []
         self._names = None
 
     def save(self, path: str | Path, *, half: bool = False) -> Path:
@@ -152,49 +146,35 @@ class Captioner(CaptionBackend):
     def captions(self, image: torch.Tensor, *, content: torch.Tensor | None = None, seed: int = 0) -> Captions:
         self._require()
         condition, per_picture = self.condition(image, content=content)
+        judge = self.judge(condition)
         if self.paired:
-            return Captions(self.decode(self.feature_vector(per_picture), seed=seed), condition)
-        return Captions(self.generate([self.pick([condition])], seed=seed), condition)
+            cond, concept_sets = self.feature_vector(per_picture), None
+        else:
+            cond, concept_sets = self.condition_vector([judge.concepts], [judge.tone]), [list(judge.concepts)]
+        return Captions([tidy(t) for t in self.say(cond, concept_sets, judge, seed)], condition)
 
-    def condition(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> tuple[Condition, list]:
-        """What the caption is made from: the concepts of the pictures ``condition_on`` names (the condition
-        encoder's and the detectors'), each with its source, and the pixel facts of ``image``. Also the main
-        encoder's condition of each picture, whose features a paired model reads."""
-        content = content if content is not None else image
-        pictures = {"image": [("picture", image)], "content": [("original", content)],
-                    "both": [("picture", image), ("original", content)]}[self.config.condition_on]  # fmt: skip
-        merged, per_picture = Condition(), []
-        for label, picture in pictures:
-            for i, (name, encoder) in enumerate(self.encoders.items()):
-                found = encoder.encode(picture)
-                if i == 0:
-                    per_picture.append(found)
-                found.sources = {c: f"{found.sources.get(c, name)} on the {label}" for c, _ in found.concepts}
-                merged = merged.merged(found)
-        if self.pixel_facts is not None:
-            merged = merged.merged(self.pixel_facts.encode(image))
-        return merged, per_picture
+    def say(self, cond: torch.Tensor, concept_sets: list[list[str]] | None, judge: Judge, seed: int) -> list[str]:
+        """``num_captions`` sentences for one condition row: reranked samples, or the configured decoding's
+        sentence followed by reranked samples."""
+        n = self.config.num_captions
+        if self.config.decode == "rerank":
+            return self.rerank(cond, judge, n, seed)
+        texts = self.decode(cond, concept_sets, seed=seed)
+        if n > 1:
+            texts += [t for t in self.rerank(cond, judge, n + 1, seed) if t not in texts][: n - 1]
+        return texts
 
-    @property
-    def encoder(self) -> ConditionEncoder:
-        """The condition encoder (``condition``), whose features a paired model reads."""
-        return self.encoders[self.config.condition]
-
-    @property
-    def encoders(self) -> dict[str, ConditionEncoder]:
-        """The condition encoder, then the detectors (a paired model reads features: it needs none)."""
-        if self._encoders is None:
-            cfg = self.config
-            self._encoders = {cfg.condition: create("condition", cfg.condition, **cfg.condition_options)}
-            for name in [] if self.paired else cfg.detectors:
-                self._encoders[name] = create("condition", name)
-        return self._encoders
-
-    @property
-    def pixel_facts(self) -> ConditionEncoder | None:
-        if self._pixel_facts is None and self.config.pixel_facts != "none":
-            self._pixel_facts = create("condition", self.config.pixel_facts)
-        return self._pixel_facts
+    def rerank(self, cond: torch.Tensor, judge: Judge, n: int, seed: int) -> list[str]:
+        """The ``n`` best of ``candidates`` sentences sampled (seeded) for the condition row ``cond`` [1, dim]."""
+        cfg, index = self.config, self.vocab.index
+        rows = cond.to(next(self.net.parameters()).device).expand(max(cfg.candidates, n), -1)
+        tokens, logprobs = sample(self.net, rows, bos=index[BOS], eos=index[EOS], max_len=cfg.max_len,
+                                  banned=[index[PAD], index[BOS], index[UNK]], temperature=cfg.temperature,
+                                  top_k=cfg.top_k, top_p=cfg.top_p,
+                                  generator=torch.Generator(device=rows.device).manual_seed(seed))  # fmt: skip
+        rows = zip(tokens.tolist(), logprobs.tolist())
+        candidates = [(self.vocab.decode(row), logprob, index[EOS] in row) for row, logprob in rows]
+        return [detokenize(candidates[i][0]) for i in best(candidates, judge, n)]
 
     def feature_vector(self, conditions: list[Condition]) -> torch.Tensor:
         """A paired model's condition ``[1, dim]``: the picture's pooled features, or with ``condition_on=both``
@@ -212,21 +192,15 @@ class Captioner(CaptionBackend):
                 )
         return torch.stack([c.features.float().flatten() for c in conditions]).mean(0, keepdim=True)
 
-    def pick(self, conditions: list[Condition]) -> list[str]:
-        """The concepts to talk about: best score over the pictures, then ``max_concepts`` above the threshold."""
-        best: dict[str, float] = {}
-        for condition in conditions:
-            for concept, score in condition.concepts:
-                if concept in self.concepts:
-                    best[concept] = max(score, best.get(concept, 0.0))
-        ranked = sorted(best.items(), key=lambda item: -item[1])
-        return Condition(ranked).top(self.config.max_concepts, self.config.concept_threshold)
-
-    def condition_vector(self, concept_sets: list[list[str]]) -> torch.Tensor:
+    def condition_vector(self, concept_sets: list[list[str]], tones: Sequence[str] | None = None) -> torch.Tensor:
+        """``[B, concepts (+ tones)]``: each set's concepts marked, then (models trained with tones) its tone,
+        plain unless ``tones`` says otherwise."""
         where = {c: i for i, c in enumerate(self.concepts)}
-        cond = torch.zeros(len(concept_sets), len(self.concepts))
-        for row, concepts in enumerate(concept_sets):
-            for c in concepts:
+        where |= {t: len(self.concepts) + i for i, t in enumerate(self.tones)}
+        cond = torch.zeros(len(concept_sets), len(self.concepts) + len(self.tones))
+        tones = tones or ["plain"] * len(concept_sets)
+        for row, (concepts, tone) in enumerate(zip(concept_sets, tones)):
+            for c in [*concepts, *([tone] if self.tones else [])]:
                 if c in where:
                     cond[row, where[c]] = 1.0
         return cond

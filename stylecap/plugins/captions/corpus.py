@@ -1,9 +1,10 @@
 """The unpaired caption corpus: real informal sentences, each conditioned on the concepts it mentions.
 
 Conversations come from chitchat-dataset (PyPI, MIT) or from a text file (one utterance per line,
-conversations separated by blank lines). Sentences are filtered (English, length, blocklist), split
-by conversation so no conversation crosses train/val/test, and kept only when they mention a
-concept. The result is cached under ``cache_dir`` keyed by everything that shapes it.
+conversations separated by blank lines). Sentences are filtered (English, length, blocklist, machine-made
+text: see ``find_machine_text``), split by conversation so no conversation crosses train/val/test, given a
+tone (``tones.tone_of``) and, with ``mentions_only``, kept only when they mention a concept. The result is
+cached under ``cache_dir`` keyed by everything that shapes it.
 """
 
 from __future__ import annotations
@@ -24,16 +25,31 @@ from stylecap.core.component import Component
 from stylecap.core.config import field as option
 from stylecap.core.errors import UsageError
 
+from . import tones
 from .concepts import DATA, ConceptVocab
 from .text import tokenize
+from .tones import TONES, tone_of
 
-VERSION = 1  # bump when the preprocessing changes: old caches are then ignored
+VERSION = 2  # bump when the preprocessing changes: old caches are then ignored
 SPLITS = ("train", "val", "test")
 FUNCTION_WORDS = frozenset(
     "i you he she it we they me my your our this that the a an is are was were be am do does did have has had "
     "not and but or so to of in on at for with what how why when it's i'm don't can just like".split()
 )
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+CLOSED_CLASS = frozenset(
+    "a an the this that these those some any no every each all both either neither my your his her its our their "
+    "i you he she it we they me him us them myself yourself itself mine yours is are was were be been being am do "
+    "does did have has had will would shall should can could may might must not and but or nor so yet if then than "
+    "because as while though although to of in on at for with by from about into onto over under up down out off "
+    "through after before between what who whom whose which where when why how there here i'm you're he's she's "
+    "it's we're they're that's what's there's don't doesn't didn't can't won't isn't aren't wasn't i've i'll i'd "
+    "you've you'll".split()
+)
+"""Words a sentence's shape keeps; every other word becomes a slot (``_``, or ``0`` for a number)."""
+TEST_WORDS = frozenset("test testing tests asdf asdfgh asdfghjkl qwerty".split())
+TEST_FILLERS = frozenset("this is a just only".split())
+"""A sentence made of ``TEST_WORDS`` ("this is a test", "testing 1 2 3") is someone checking that the chat works."""
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +61,16 @@ class Sentence:
     text: str
     conversation: str
     concepts: tuple[str, ...]
+    tone: str = "plain"
+    """One of ``tones.TONES``."""
 
 
 @dataclass
 class Corpus:
-    """Sentences per split, and the counts each filter left (for docs and reports)."""
+    """Sentences per split, and counts for docs and reports: what each filter left (``sentences``, ``english``,
+    ``length_ok``, ``safe``, ``human``, ``kept_*``), what the machine-text rules found (``machine_conversations``,
+    ``machine_sentences`` and ``templated`` over all sentences, ``templated_*`` per rule, ``test_strings``) and
+    dropped of the otherwise kept sentences (``machine_dropped``), and the kept sentences per tone (``tone_*``)."""
 
     train: list[Sentence]
     val: list[Sentence]
@@ -97,6 +118,147 @@ def conversations(source: str) -> Iterator[tuple[str, list[str]]]:
             yield f"{path.name}:{n}", lines
 
 
+def shape(tokens: list[str]) -> str:
+    """A sentence's shape: closed-class words and punctuation stay, other words become ``_`` (``0`` for numbers),
+    and a token repeated in a run gets a ``+`` ("a a a a" -> "a+"). "The purple pasta talked softly." and "The
+    white dog cried gingerly." share the shape "the _ _ _ _ ."."""
+    out: list[str] = []
+    previous = None
+    for token in tokens:
+        if token == previous:
+            out[-1] = out[-1].rstrip("+") + "+"
+        elif token in CLOSED_CLASS or not token[0].isalnum():
+            out.append(token)
+        else:
+            out.append("0" if token[0].isdigit() else "_")
+        previous = token
+    return " ".join(out)
+
+
+def word_count(tokens: list[str]) -> int:
+    return sum(t[0].isalnum() for t in tokens)
+
+
+def is_test_string(tokens: list[str]) -> bool:
+    """'test', 'asdf', 'testing 1 2 3', lorem ipsum: text typed to check the chat, not to say anything."""
+    words = [t for t in tokens if t[0].isalnum()]
+    if any(a == "lorem" and b == "ipsum" for a, b in zip(words, words[1:])):
+        return True
+    allowed = TEST_WORDS | TEST_FILLERS
+    return any(w in TEST_WORDS for w in words) and all(w in allowed or w.isdigit() for w in words)
+
+
+@dataclass(frozen=True)
+class MachineRules:
+    """When text counts as machine-made or templated (``find_machine_text``); part of the cache key."""
+
+    min_words: int = 3
+    """Shorter sentences are no evidence of a template: natural chat repeats "oh ok" and "yeah!!" a lot."""
+    shape_repeats: int = 10
+    """A shape used this often in one conversation..."""
+    copy_words: int = 6
+    copy_repeats: int = 5
+    """...or a sentence of ``copy_words`` or more words pasted this often in one conversation..."""
+    lift: float = 20.0
+    """...at this many times the rate at which the other conversations use it, is templated there."""
+    machine_share: float = 0.5
+    """A conversation with this share of templated sentences is machine-made: all of it is dropped."""
+    spread_words: int = 5
+    spread_conversations: int = 3
+    """A sentence of a machine-made conversation (``spread_words`` or more words) is dropped where it turns up in
+    at most ``spread_conversations`` other conversations (pasted there; common phrases turn up in many)."""
+
+
+@dataclass
+class MachineText:
+    conversations: set[int]
+    """Indexes of machine-made conversations."""
+    templated: set[tuple[int, int]]
+    """(conversation, sentence) indexes of templated sentences outside them."""
+    rules_hit: Counter[str]
+    """How many sentences each rule flagged (outside machine-made conversations, ``templated_*``)."""
+
+
+def find_machine_text(tokenized: list[list[list[str]]], rules: MachineRules) -> MachineText:
+    """Machine-made conversations and templated sentences in conversations of tokenized sentences.
+
+    Natural chat repeats short phrases ("how are you?") across many conversations; a bot or a pasted list repeats
+    one shape or one sentence many times within a conversation, far more often than the rest of the corpus does.
+    """
+    total_sentences = sum(map(len, tokenized))
+    keys: list[list[tuple[str, ...]]] = []
+    everywhere: Counter[str] = Counter()
+    for sentences in tokenized:
+        conversation_keys = []
+        for tokens in sentences:
+            form = shape(tokens)
+            words = word_count(tokens)
+            k: tuple[str, ...] = ()
+            if words >= rules.min_words:
+                k = ("shape " + form,)
+                if words >= rules.copy_words:
+                    k += ("copy " + " ".join(tokens),)
+            conversation_keys.append(k)
+        keys.append(conversation_keys)
+        everywhere.update(k for ks in conversation_keys for k in ks)
+
+    flagged: list[list[bool]] = []
+    flagged_shapes: list[set[str]] = []
+    for sentences, conversation_keys in zip(tokenized, keys):
+        here = Counter(k for ks in conversation_keys for k in ks)
+        sentences_elsewhere = total_sentences - len(sentences) + 1
+        bad = set()
+        for k, n in here.items():
+            repeats = rules.shape_repeats if k.startswith("shape ") else rules.copy_repeats
+            # this conversation's rate against the others' (smoothed: a key nobody else uses has rate 1/N)
+            if n >= repeats and n / len(sentences) >= rules.lift * (everywhere[k] - n + 1) / sentences_elsewhere:
+                bad.add(k)
+        flagged.append([any(k in bad for k in ks) for ks in conversation_keys])
+        flagged_shapes.append({k[len("shape ") :] for k in bad if k.startswith("shape ")})
+
+    machine = {c for c, f in enumerate(flagged) if f and sum(f) >= rules.machine_share * len(f)}
+    hits: Counter[str] = Counter()
+    templated = set()
+    for c, f in enumerate(flagged):
+        if c not in machine:
+            for s in (i for i, x in enumerate(f) if x):
+                templated.add((c, s))
+                hits["templated_repeats"] += 1
+
+    # What the machine-made conversations say, to find it where it was pasted into human ones.
+    slots: dict[str, list[set[str]]] = {}
+    pasted: dict[str, set[int]] = {}
+    for c in machine:
+        for tokens, bad in zip(tokenized[c], flagged[c]):
+            form = shape(tokens)
+            if bad and form in flagged_shapes[c] and "+" not in form:
+                fillers = [t for t in tokens if t not in CLOSED_CLASS and t[0].isalnum()]
+                for i, word in enumerate(fillers):
+                    slots.setdefault(form, [set() for _ in fillers])[i].add(word)
+            if word_count(tokens) >= rules.spread_words:
+                pasted.setdefault(" ".join(tokens), set())
+    for c, sentences in enumerate(tokenized):
+        if c not in machine:
+            for tokens in sentences:
+                if (text := " ".join(tokens)) in pasted:
+                    pasted[text].add(c)
+    for c, sentences in enumerate(tokenized):
+        if c in machine:
+            continue
+        for s, tokens in enumerate(sentences):
+            if (c, s) in templated:
+                continue
+            form = shape(tokens)
+            fillers = [t for t in tokens if t not in CLOSED_CLASS and t[0].isalnum()]
+            if form in slots and len(fillers) >= 2 and all(w in slots[form][i] for i, w in enumerate(fillers)):
+                templated.add((c, s))
+                hits["templated_fillers"] += 1
+            elif 0 < len(pasted.get(" ".join(tokens), ())) <= rules.spread_conversations:
+                templated.add((c, s))
+                hits["templated_pasted"] += 1
+    return MachineText(machine, templated, hits)
+
+
 def split_of(conversation: str, seed: int, val: float, test: float) -> str:
     """A conversation's split, from a hash of its id: stable when conversations are added or removed."""
     digest = hashlib.sha256(f"{seed}:{conversation}".encode()).digest()
@@ -122,34 +284,64 @@ class CorpusOptions:
     val_fraction: float = 0.05
     test_fraction: float = 0.05
     seed: int = 0
+    mentions_only: bool = True
+    """Keep only sentences that mention a concept; False keeps every sentence that passes the filters."""
 
 
-def build_corpus(options: CorpusOptions, vocab: ConceptVocab, blocklist: Blocklist) -> Corpus:
+RULES = MachineRules()
+
+
+def build_corpus(
+    options: CorpusOptions, vocab: ConceptVocab, blocklist: Blocklist, rules: MachineRules = RULES
+) -> Corpus:
     counts: Counter[str] = Counter()
     parts: dict[str, list[Sentence]] = {s: [] for s in SPLITS}
+    ids: list[str] = []
+    texts: list[list[str]] = []
+    tokenized: list[list[list[str]]] = []
     for cid, utterances in conversations(options.source):
-        counts["conversations"] += 1
+        ids.append(cid)
+        texts.append([t for u in utterances for t in SENTENCE_END.split(u.strip())])
+        tokenized.append([tokenize(t) for t in texts[-1]])
+    machine = find_machine_text(tokenized, rules)
+    counts["conversations"] = len(ids)
+    counts["machine_conversations"] = len(machine.conversations)
+    counts["machine_sentences"] = sum(len(texts[c]) for c in machine.conversations)
+    counts["templated"] = len(machine.templated)
+    counts.update(machine.rules_hit)
+    for c, cid in enumerate(ids):
         where = split_of(cid, options.seed, options.val_fraction, options.test_fraction)
-        for utterance in utterances:
-            for text in SENTENCE_END.split(utterance.strip()):
-                counts["sentences"] += 1
-                tokens = tokenize(text)
-                words = sum(t[0].isalnum() for t in tokens)
-                if not is_english(text, tokens):
-                    continue
-                counts["english"] += 1
-                if not options.min_words <= words <= options.max_words:
-                    continue
-                counts["length_ok"] += 1
-                if blocklist.blocks(tokens):
-                    continue
-                counts["safe"] += 1
-                concepts = vocab.find(tokens)
-                if concepts:
-                    parts[where].append(Sentence(" ".join(text.split()), cid, tuple(concepts)))
-    counts |= {f"kept_{s}": len(parts[s]) for s in SPLITS}
-    counts["concepts_used"] = len({c for s in parts["train"] for c in s.concepts})
-    return Corpus(parts["train"], parts["val"], parts["test"], dict(counts))
+        for s, (text, tokens) in enumerate(zip(texts[c], tokenized[c])):
+            counts["sentences"] += 1
+            if is_test_string(tokens):
+                counts["test_strings"] += 1
+                continue
+            if not is_english(text, tokens):
+                continue
+            counts["english"] += 1
+            if not options.min_words <= word_count(tokens) <= options.max_words:
+                continue
+            counts["length_ok"] += 1
+            if blocklist.blocks(tokens):
+                continue
+            counts["safe"] += 1
+            if c in machine.conversations or (c, s) in machine.templated:
+                counts["machine_dropped"] += 1
+                continue
+            counts["human"] += 1
+            concepts = vocab.find(tokens)
+            if concepts:
+                counts["kept_with_concepts"] += 1
+            elif options.mentions_only:
+                continue
+            text = " ".join(text.split())
+            parts[where].append(Sentence(text, cid, tuple(concepts), tone_of(text, tokens)))
+    result = dict(counts)  # (a Counter's ``|=`` would drop the zeros)
+    result |= {f"kept_{s}": len(parts[s]) for s in SPLITS}
+    result["concepts_used"] = len({c for s in parts["train"] for c in s.concepts})
+    tone_counts = Counter(s.tone for part in parts.values() for s in part)
+    result |= {f"tone_{t}": tone_counts[t] for t in TONES}
+    return Corpus(parts["train"], parts["val"], parts["test"], result)
 
 
 def source_identity(source: str) -> str:
@@ -162,30 +354,40 @@ def source_identity(source: str) -> str:
     return f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}" if path.is_file() else str(path)
 
 
+def tones_identity() -> list:
+    """What the tone labels depend on: the tone rules and the VADER version."""
+    try:
+        vader = importlib.metadata.version("vaderSentiment")
+    except importlib.metadata.PackageNotFoundError:
+        vader = None
+    return [TONES, sorted(tones.FUNNY), sorted(tones.SPOOKY), tones.CHEERFUL, tones.WISTFUL, vader]
+
+
 def load_corpus(options: CorpusOptions, cache_dir: Path | None = None) -> Corpus:
     """The preprocessed corpus, from the cache when one matches (source, options, concepts, blocklist)."""
     vocab, blocklist = ConceptVocab.default(), Blocklist.default()
+    machine = [asdict(RULES), sorted(CLOSED_CLASS), sorted(TEST_WORDS), sorted(TEST_FILLERS)]
     key_text = json.dumps(
         [VERSION, source_identity(options.source), asdict(options), vocab.fingerprint(), sorted(blocklist.words)]
-        + [sorted(blocklist.prefixes)]
+        + [sorted(blocklist.prefixes), machine, tones_identity()]
     )
     key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9]+", "-", Path(options.source).name)
     path = (cache_dir or default_cache_dir()) / "captions" / f"corpus-{name}-v{VERSION}-{key}.json"
     if path.is_file():
         doc = json.loads(path.read_text())
-        splits = {s: [Sentence(t, c, tuple(k)) for t, c, k in doc[s]] for s in SPLITS}
+        splits = {s: [Sentence(t, c, tuple(k), tone) for t, c, k, tone in doc[s]] for s in SPLITS}
         return Corpus(**splits, counts=doc["counts"])
-    corpus = build_corpus(options, vocab, blocklist)
-    doc = {s: [[x.text, x.conversation, list(x.concepts)] for x in corpus.split(s)] for s in SPLITS}
+    corpus = build_corpus(options, vocab, blocklist, RULES)
+    doc = {s: [[x.text, x.conversation, list(x.concepts), x.tone] for x in corpus.split(s)] for s in SPLITS}
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(doc | {"counts": corpus.counts, "options": asdict(options)}))
     return corpus
 
 
 class CaptionCorpus(Component):
-    """Informal sentences conditioned on the concepts they mention (chitchat-dataset or a text file), split by
-    conversation; preprocessed once and cached."""
+    """Informal sentences with the concepts they mention and their tone (chitchat-dataset or a text file), split by
+    conversation, machine-made text dropped; preprocessed once and cached."""
 
     name = "caption-corpus"
 
@@ -197,6 +399,9 @@ class CaptionCorpus(Component):
         val_fraction: float = option(0.05, help="Share of conversations held out for validation.")
         test_fraction: float = option(0.05, help="Share of conversations held out for testing.")
         seed: int = option(0, help="Seed of the conversation split.")
+        mentions_only: bool = option(
+            True, help="Keep only sentences that mention a concept (false: every sentence, for pre-training)."
+        )
         cache_dir: Path | None = option(None, help="Cache folder (default $STYLECAP_CACHE or ~/.cache/stylecap).")
 
     def load(self) -> Corpus:

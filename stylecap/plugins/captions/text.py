@@ -56,3 +56,20 @@ class Vocab:
             if word not in (PAD, BOS):
                 out.append(word)
         return out
+
+
+QUESTION_WORDS = frozenset("what who whom whose which where when why how is are was were do does did can could would "
+                           "will should shall have has".split())  # fmt: skip
+
+
+def tidy(text: str) -> str:
+    """A sentence as a person writes it: a capital first letter, "I" (and "I'm", "I've"...) capitalised, and
+    end punctuation (a question mark when it opens like a question)."""
+    text = re.sub(r"\bi\b", "I", text.strip())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    if text[-1] in ".!?":
+        return text
+    first = text.split()[0].lower()
+    return text.rstrip(",;:") + ("?" if first in QUESTION_WORDS else ".")

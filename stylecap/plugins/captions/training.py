@@ -5,6 +5,7 @@ trainer shares (``CaptionTrainer``), and ``mle-lstm``'s trainer, on the concept-
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ from .corpus import CorpusOptions, Sentence, default_cache_dir, load_corpus
 from .model import ConditionalLSTM
 from .paired import Pair, cached_features, load_pairs, split_by_image
 from .text import BOS, EOS, PAD, Vocab, tokenize
+from .tones import TONES
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -42,18 +44,20 @@ def sentence_tokens(text: str, vocab: Vocab, max_len: int) -> torch.Tensor:
 
 
 class SentenceData(torch.utils.data.Dataset):
-    """``(tokens [max_len + 2], condition [concepts])`` per sentence: <bos> words <eos>, padded.
+    """``(tokens [max_len + 2], condition [concepts + tones])`` per sentence: <bos> words <eos>, padded; the
+    condition marks the sentence's concepts and, when ``tones`` are given, its tone.
 
     With ``concept_dropout`` each concept but one is left out of the condition at that rate, so the
     model learns to talk about a concept set without needing every word of the sentence named in it.
     """
 
     def __init__(self, sentences: list[Sentence], vocab: Vocab, concepts: list[str], max_len: int,
-                 concept_dropout: float = 0.0):  # fmt: skip
+                 concept_dropout: float = 0.0, tones: Sequence[str] = ()):  # fmt: skip
         self.vocab, self.max_len, self.concept_dropout = vocab, max_len, concept_dropout
         self.where = {c: i for i, c in enumerate(concepts)}
+        self.tone_index = {t: len(concepts) + i for i, t in enumerate(tones)}
         self.sentences = [s for s in sentences if len(tokenize(s.text)) <= max_len]
-        self.size = len(concepts)
+        self.size = len(concepts) + len(tones)
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -63,11 +67,14 @@ class SentenceData(torch.utils.data.Dataset):
         tokens = sentence_tokens(sentence.text, self.vocab, self.max_len)
         cond = torch.zeros(self.size)
         concepts = list(sentence.concepts)
-        keep = torch.rand(len(concepts)) >= self.concept_dropout  # the engine seeds this per item
-        keep[torch.randint(len(concepts), ())] = True
-        for concept, kept in zip(concepts, keep.tolist()):
-            if kept:
-                cond[self.where[concept]] = 1.0
+        if concepts:
+            keep = torch.rand(len(concepts)) >= self.concept_dropout  # the engine seeds this per item
+            keep[torch.randint(len(concepts), ())] = True
+            for concept, kept in zip(concepts, keep.tolist()):
+                if kept:
+                    cond[self.where[concept]] = 1.0
+        if self.tone_index:
+            cond[self.tone_index[sentence.tone]] = 1.0
         return tokens, cond
 
 
@@ -98,6 +105,10 @@ class CaptionTrainConfig(TrainConfig):
     max_len: int = field(24, help="Longest sentence in tokens (words and punctuation); longer ones are skipped.")
     min_count: int = field(3, help="Words seen fewer times in training sentences become <unk>.")
     concept_dropout: float = field(0.3, help="Rate at which extra concepts are hidden from the condition.")
+    tones: bool = field(True, help="Condition on each sentence's tone (its feeling, captions/tones.py) too.")
+    mentions_only: bool = field(
+        True, help="Train on the sentences that mention a concept only; false: on every sentence (a wider prior)."
+    )
     lr: float = field(2e-3, help="Adam learning rate.")
     batch_size: int = field(64, help="Sentences per step.")
     log_every: int = field(50, help="Log every N steps.")
@@ -147,11 +158,13 @@ class CaptionTrainer(Trainer):
     paired = False
 
     def load_sentences(self) -> None:
-        """The corpus, a vocabulary of its training sentences, and the concept list."""
+        """The corpus, a vocabulary of its training sentences, the concept list and the tones."""
         cfg = self.config
-        self.corpus = load_corpus(CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0), cfg.cache_dir)
+        options = CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0, mentions_only=cfg.mentions_only)
+        self.corpus = load_corpus(options, cfg.cache_dir)
         self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count)
         self.concepts = ConceptVocab.default().names
+        self.tones = list(TONES) if cfg.tones else []
 
     def train_step(self, batch, engine) -> dict[str, torch.Tensor]:
         tokens, cond = batch
@@ -175,7 +188,7 @@ class CaptionTrainer(Trainer):
         return "\n".join(lines)
 
     def export(self) -> Captioner:
-        return self.backend.from_parts(unwrap(self.models["lm"]), self.vocab, self.concepts)
+        return self.backend.from_parts(unwrap(self.models["lm"]), self.vocab, self.concepts, self.tones)
 
 
 class MLELSTMTrainer(CaptionTrainer):
@@ -195,8 +208,9 @@ class MLELSTMTrainer(CaptionTrainer):
             return self.build_paired(engine)
         cfg = self.config
         self.load_sentences()
-        self.dataset = SentenceData(self.corpus.train, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout)
-        net = new_lstm(cfg, len(self.vocab), len(self.concepts))
+        self.dataset = SentenceData(self.corpus.train, self.vocab, self.concepts, cfg.max_len, cfg.concept_dropout,
+                                    self.tones)  # fmt: skip
+        net = new_lstm(cfg, len(self.vocab), len(self.concepts) + len(self.tones))
         self.models = {"lm": net}
         self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
@@ -208,7 +222,7 @@ class MLELSTMTrainer(CaptionTrainer):
         self.encoder = create("condition", cfg.condition, **cfg.condition_options)
         self.features = cached_features([p.image for p in pairs], self.encoder, cfg.cache_dir or default_cache_dir())
         self.vocab = Vocab.build((tokenize(p.caption) for p in self.train_pairs), cfg.min_count)
-        self.concepts = []
+        self.concepts, self.tones = [], []
         self.dataset = PairData(self.train_pairs, self.features, self.vocab, cfg.max_len)
         if not len(self.dataset):
             raise UsageError(

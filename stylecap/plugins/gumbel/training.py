@@ -105,9 +105,10 @@ class GumbelTrainer(AdversarialTrainer):
         self.load_sentences()
         if cfg.init is not None:
             start = load_init(cfg.init)
-            self.vocab, self.concepts, net = start.vocab, start.concepts, start.net.train()
+            self.vocab, self.concepts, self.tones, net = start.vocab, start.concepts, start.tones, start.net.train()
         else:
-            sizes = dict(vocab_size=len(self.vocab), cond_dim=len(self.concepts), positions=cfg.max_len + 1)
+            cond_dim = len(self.concepts) + len(self.tones)
+            sizes = dict(vocab_size=len(self.vocab), cond_dim=cond_dim, positions=cfg.max_len + 1)
             net = create("generator", cfg.generator, **(cfg.generator_options | sizes))
         self.dataset = self.adversarial_data()
         self.add_models(net)
@@ -115,7 +116,8 @@ class GumbelTrainer(AdversarialTrainer):
     def add_models(self, net: torch.nn.Module) -> None:
         """The generator ``net`` (for ``self.vocab`` and ``self.concepts``), a new discriminator, the optimisers."""
         cfg = self.config
-        judge_sizes = dict(vocab_size=len(self.vocab), cond_dim=len(self.concepts), length=cfg.max_len + 1)
+        cond_dim = len(self.concepts) + len(self.tones)
+        judge_sizes = dict(vocab_size=len(self.vocab), cond_dim=cond_dim, length=cfg.max_len + 1)
         judge = create("discriminator", cfg.discriminator, **(cfg.discriminator_options | judge_sizes))
         if cfg.feature_matching and not callable(getattr(judge, "features", None)):
             raise ConfigError(

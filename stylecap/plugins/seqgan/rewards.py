@@ -137,10 +137,11 @@ def lag(rollout: nn.Module, generator: nn.Module, rate: float) -> None:
 
 
 def coverage(tokens: torch.Tensor, cond: torch.Tensor, vocab: Vocab, concepts: list[str]) -> torch.Tensor:
-    """Share of each condition's concepts the sentence names (synonyms and plurals count: ``ConceptVocab.find``)."""
+    """Share of each condition's concepts the sentence names (synonyms and plurals count: ``ConceptVocab.find``).
+    The condition's first ``len(concepts)`` values mark concepts; a tone may follow."""
     finder = ConceptVocab.default()
     shares = []
-    for row, wanted in zip(tokens.tolist(), cond.cpu() > 0):
+    for row, wanted in zip(tokens.tolist(), cond[:, : len(concepts)].cpu() > 0):
         names = {concepts[i] for i in wanted.nonzero()[:, 0].tolist()}
         shares.append(len(names & set(finder.find(vocab.decode(row)))) / max(1, len(names)))
     return torch.tensor(shares, device=tokens.device)

@@ -110,7 +110,7 @@ class SeqGANTrainer(AdversarialTrainer):
         if cfg.init is not None:
             self.warm_start(load_init(cfg.init))
         else:
-            net = new_lstm(cfg, len(self.vocab), len(self.concepts))
+            net = new_lstm(cfg, len(self.vocab), len(self.concepts) + len(self.tones))
             self.models = {"lm": net}
             self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
         self.dataset = self.adversarial_data()
@@ -121,14 +121,15 @@ class SeqGANTrainer(AdversarialTrainer):
         net, cfg = backend.net.train(), self.config
         net.drop.p = cfg.dropout
         net.lstm.dropout = cfg.dropout if net.layers > 1 else 0.0
-        self.vocab, self.concepts = backend.vocab, backend.concepts
+        self.vocab, self.concepts, self.tones = backend.vocab, backend.concepts, backend.tones
         self.models = {"lm": net}
         self.optimizers = {"lm": torch.optim.Adam(net.parameters(), lr=cfg.lr)}
 
     def add_adversaries(self) -> None:
         """The discriminator, the rollout network and the adversarial optimisers, for the generator "lm"."""
         cfg, generator = self.config, self.models["lm"]
-        judge = PairDiscriminator(len(self.vocab), len(self.concepts), cfg.max_len + 1, cfg.d_embed, cfg.d_widths,
+        cond_dim = len(self.concepts) + len(self.tones)
+        judge = PairDiscriminator(len(self.vocab), cond_dim, cfg.max_len + 1, cfg.d_embed, cfg.d_widths,
                                   cfg.d_filters, cfg.d_dropout)  # fmt: skip
         self.models |= {"d": judge, "rollout": copy.deepcopy(generator).eval().requires_grad_(False)}
         self.optimizers |= {
