@@ -118,6 +118,6 @@ class ConditionedCaptioner(CaptionBackend):
     def judge(self, condition: Condition) -> Judge:
         """How candidate sentences are judged for this picture: the concepts to talk about, its colours, and the
         tone asked for (``tone=auto``: the one its feeling asks for)."""
-        tone = picture_tone(condition.feeling) if self.config.tone == "auto" else self.config.tone
+        tone = picture_tone(condition.mood) if self.config.tone == "auto" else self.config.tone
         concepts = [] if self.paired else self.pick([condition])
         return Judge(concepts, [c.term for c in condition.colours], tone)

@@ -22,7 +22,7 @@ COLOUR_WORDS = {
 }  # fmt: skip
 """Colour words a caption may say, and the basic colour term (pixel-facts') each one claims."""
 
-WEIGHTS = {"mentions": 1.5, "other_concept": 2.0, "colour_clash": 1.5, "tone": 0.75, "short": 1.0, "unfinished": 1.0}
+WEIGHTS = {"mentions": 1.5, "other_concept": 2.0, "colour_clash": 1.5, "tone": 1.0, "short": 1.0, "unfinished": 1.0}
 """How much each reason moves a candidate, against its mean log-probability per word (about -2 to -4)."""
 
 

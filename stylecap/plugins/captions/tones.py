@@ -3,7 +3,7 @@
 Training sentences get a tone from their words: ``funny`` (laughter words), ``spooky`` (fear words), else by
 the VADER sentiment lexicon (Hutto & Gilbert 2014; PyPI ``vaderSentiment``, MIT): ``cheerful`` when clearly
 positive, ``wistful`` when negative, ``plain`` otherwise. A picture's tone (``tone=auto``) comes from the
-feeling its pixels give (the ``pixel-facts`` condition encoder): a gloomy picture asks for a wistful caption.
+mood its pixels give (the ``pixel-facts`` condition encoder): a dark, dull picture asks for a wistful caption.
 """
 
 from __future__ import annotations
@@ -22,15 +22,9 @@ SPOOKY = frozenset(
 )
 CHEERFUL, WISTFUL = 0.4, -0.1
 """VADER compound scores at and above which a sentence is cheerful, at and below which it is wistful."""
-FEELING_TONE = {
-    "gloomy": "wistful",
-    "tense": "spooky",
-    "calm": "plain",
-    "mellow": "plain",
-    "cheerful": "cheerful",
-    "lively": "cheerful",
-}
-"""The tone a picture's feeling (``pixel-facts``) asks for with ``tone=auto``."""
+PLEASANT, UNPLEASANT = 0.15, -0.3
+"""A picture's colour-mood pleasure (``pixel-facts``, Valdez & Mehrabian) at and above which ``tone=auto`` asks
+for a cheerful caption, at and below which for a wistful one. Unstyled photos sit around -0.1 (panel median)."""
 
 
 @functools.cache
@@ -64,6 +58,7 @@ def tone_of(text: str, tokens: Sequence[str]) -> str:
     return "plain"
 
 
-def picture_tone(feeling: str | None) -> str:
-    """The tone ``tone=auto`` asks for, from a picture's feeling word (plain when none is known)."""
-    return FEELING_TONE.get(feeling or "", "plain")
+def picture_tone(mood: dict[str, float]) -> str:
+    """The tone ``tone=auto`` asks for, from a picture's mood (plain when none is known)."""
+    pleasure = mood.get("pleasure", 0.0)
+    return "cheerful" if pleasure >= PLEASANT else "wistful" if pleasure <= UNPLEASANT else "plain"
