@@ -1,4 +1,7 @@
-"""``stylecap train KIND BACKEND --option value ...``: the trainer's config fields are the options."""
+"""``stylecap train KIND BACKEND --option value ...``: the trainer's config fields are the options.
+
+``stylecap train KIND BACKEND --help`` lists them. The library (and torch) load inside the command.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +13,63 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from stylecap.core import config as config_mod
 from stylecap.core.errors import ConfigError, UsageError
-from stylecap.core.host import registry
-from stylecap.core.training.engine import train
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _err():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def train_command(
     ctx: typer.Context,
-    kind: str = typer.Argument(..., help="What to train: style or caption."),
-    backend: str = typer.Argument(..., help="The backend's trainer, e.g. adain (see `stylecap list trainer`)."),
+    kind: Optional[str] = typer.Argument(None, help="What to train: style or caption."),
+    backend: Optional[str] = typer.Argument(None, help="The backend's trainer, e.g. adain (`stylecap list trainer`)."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON or TOML file of options."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder."),
+    show_help: bool = typer.Option(False, "--help", "-h", help="Show this message, and the trainer's options."),
 ) -> None:
-    """Train a backend. Every option of the trainer is a flag: `stylecap info BACKEND --kind trainer` lists them,
+    """Train a backend. Every option of the trainer is a flag: `stylecap train KIND BACKEND --help` lists them,
     e.g. `stylecap train style adain --steps 2000 --out runs/adain`."""
+    from stylecap.core.host import registry
+
+    if show_help or kind is None or backend is None:
+        typer.echo(ctx.get_help())
+        if kind is not None and backend is not None:
+            _print_trainer_options(registry("trainer").get(backend), kind, backend)
+        elif not show_help:
+            raise UsageError("name what to train", "e.g. stylecap train style adain --help")
+        raise typer.Exit(0)
     entry = registry("trainer").get(backend)
     fields = {f.name: f for f in config_mod.fields(entry.cls.Config)}
     options = _read_config_file(config_file) if config_file else {}
     options |= _parse_flags(ctx.args, fields, backend)
-    callbacks = [_ProgressCallback()] if err.is_terminal else [_LineCallback()]
+    from stylecap.core.training.engine import train
+
+    err = _err()
+    callbacks = [_ProgressCallback(err)] if err.is_terminal else [_LineCallback()]
     with _progress_bar(callbacks[0]):
         train(kind, backend, resume=resume, callbacks=callbacks, **options)
     out = resume or options.get("out") or fields["out"].default
     err.print(f"done: weights and pipeline in {Path(out) / 'final'}")
+
+
+def _print_trainer_options(entry, kind: str, backend: str) -> None:
+    """The trainer's options as flags, with types, defaults and help (plain text: it is read in a pipe too)."""
+    if entry.cls.target != kind:
+        raise UsageError(
+            f"trainer {backend!r} trains {entry.cls.target} backends, not {kind}",
+            f"use `stylecap train {entry.cls.target} {backend} --help`",
+        )
+    typer.echo(f"\nOptions of trainer {backend!r}: {entry.cls.describe()}\n")
+    for f in config_mod.fields(entry.cls.Config):
+        flag = f"--{f.name.replace('_', '-')}" + (f" / --no-{f.name.replace('_', '-')}" if f.type == "bool" else "")
+        typer.echo(f"  {flag}  {f.type}  (default: {json.dumps(f.default, default=str)})")
+        if f.help:
+            typer.echo(f"      {f.help}")
 
 
 def _parse_flags(args: list[str], fields: dict[str, config_mod.Field], backend: str) -> dict[str, Any]:
@@ -57,7 +88,7 @@ def _parse_flags(args: list[str], fields: dict[str, config_mod.Field], backend: 
         elif name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=3)
             hint = f"did you mean {', '.join('--' + c.replace('_', '-') for c in close)}? " if close else ""
-            raise ConfigError(f"unknown option --{key}", f"{hint}see `stylecap info {backend} --kind trainer`")
+            raise ConfigError(f"unknown option --{key}", f"{hint}see `stylecap train KIND {backend} --help`")
         elif sep:
             out[name] = value
         elif fields[name].type == "bool" and (i + 1 == len(args) or args[i + 1].startswith("--")):
@@ -74,30 +105,38 @@ def _parse_flags(args: list[str], fields: dict[str, config_mod.Field], backend: 
 def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist", "check the path")
-    text = path.read_text()
+    kind = "TOML" if path.suffix == ".toml" else "JSON"
     try:
-        if path.suffix == ".toml":
+        text = path.read_bytes().decode("utf-8")
+        if kind == "TOML":
             import tomllib
 
-            return tomllib.loads(text)
-        return json.loads(text)
+            doc = tomllib.loads(text)
+        else:
+            doc = json.loads(text)
     except ModuleNotFoundError:
         raise UsageError("TOML config files need Python 3.11+", "use a .json file") from None
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # JSON, TOML and UTF-8 errors are ValueErrors
+        raise UsageError(f"config file {path} is not valid {kind}: {e}", "fix the file") from None
+    if not isinstance(doc, dict):
         raise UsageError(
-            f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {e}", "fix the file"
-        ) from None
+            f"config file {path} holds a {type(doc).__name__}, not an object of options",
+            'write {"steps": 1000, "lr": 0.0001, ...}',
+        )
+    return doc
 
 
 class _ProgressCallback:
-    def __init__(self):
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         self.bar = Progress(
             TextColumn("training"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[metrics]}"),
-            console=err,
+            console=console,
         )
         self.task = None
 

@@ -80,3 +80,17 @@ def test_legacy_import_reads_state_dicts_only(tmp_path):
     torch.save({"lr": 0.1}, tmp_path / "nostate.pt")
     with pytest.raises(CheckpointError, match="does not hold a state dict"):
         checkpoint.import_legacy(tmp_path / "nostate.pt")
+
+
+def test_nan_weights_and_bad_metadata_are_checkpoint_errors(tmp_path):
+    path = tmp_path / "nan.safetensors"
+    checkpoint.save_checkpoint(path, {"w": torch.tensor([1.0, float("nan")]), "steps": torch.arange(3)})
+    with pytest.raises(CheckpointError, match="NaN values.*'w'"):
+        checkpoint.load_checkpoint(path)
+    torch.save({"w": torch.full((2,), float("nan"))}, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError, match="NaN"):
+        checkpoint.import_legacy(tmp_path / "nan.pth")
+    checkpoint.save_checkpoint(tmp_path / "m.safetensors", {"w": torch.ones(1)}, {"config": "{not json"})
+    _, meta = checkpoint.load_checkpoint(tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="metadata 'config' of m.safetensors is not valid JSON"):
+        checkpoint.metadata_json(meta, "config", source="m.safetensors")

@@ -173,10 +173,22 @@ def test_debug_shows_traceback(toy_plugin, tmp_path, capsys, monkeypatch):
 
 
 def test_console_script_and_library_import_stay_light():
-    code = "import sys, stylecap; print('typer' in sys.modules or 'rich' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    """The library never loads the CLI's typer or rich; ``import stylecap`` loads not even torch until a name
+    needs it; and the console script answers --version without torch or a plugin."""
+    code = (
+        "import sys, stylecap; print('typer' in sys.modules or 'rich' in sys.modules, 'torch' in sys.modules); "
+        "stylecap.Pipeline; stylecap.list_components(); print('typer' in sys.modules or 'rich' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out == ["False", "False", "False"]
     result = subprocess.run(["stylecap", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("stylecap ")
+    code = "import sys; from stylecap_cli.main import main\ntry: main(['--version'])\nexcept SystemExit: pass\n"
+    code += "print('torch' in sys.modules, [m for m in sys.modules if m.startswith('stylecap.plugins')])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()[-2:] == [
+        "False",
+        "[]",
+    ]
 
 
 def test_broken_plugin_leaves_the_cli_working_and_strict_mode_fails_in_one_line(monkeypatch, capsys):

@@ -57,6 +57,14 @@ def test_typed_values_pass_through_and_none_is_accepted():
         ({"verbose": "maybe"}, "use true or false"),
         ({"stesp": 3}, "unknown option 'stesp'.*did you mean steps"),
         ({"steps": 0}, "steps must be at least 1"),
+        ({"lr": "nan"}, "option 'lr' is 'nan'.*finite"),
+        ({"lr": float("inf")}, "option 'lr' is inf.*finite"),
+        ({"weights": "1,nan"}, "option 'weights' is 'nan'"),
+        ({"steps": "99999999999999999999"}, "out of range"),
+        ({"steps": float("inf")}, "give a number"),
+        ({"init": 5}, "option 'init' is 5.*give a path"),
+        ({"layers": 5}, "option 'layers' is 5.*give a list"),
+        ({"verbose": None}, "use true or false"),
     ],
 )
 def test_bad_values_name_the_field_and_the_fix(values, message):
@@ -104,3 +112,21 @@ def test_parse_assignments():
     assert config.parse_assignments(["a=1", " b = x=y "]) == {"a": "1", "b": "x=y"}
     with pytest.raises(ConfigError, match="'steps' is not KEY=VALUE"):
         config.parse_assignments(["steps"])
+
+
+def test_options_are_a_mapping_of_names():
+    with pytest.raises(ConfigError, match="must be KEY=VALUE pairs"):
+        config.build(Example, ["steps", 3])
+    with pytest.raises(ConfigError, match="option name 3"):
+        config.build(Example, {3: "x"})
+
+
+def test_options_that_write_files_are_marked():
+    @dataclass
+    class Writer:
+        out_dir: Optional[Path] = config.field(None, help="where to write", writes=True)
+        snapshot_every: int = 0
+        size: int = 3
+
+    marked = {f.name: config.writes_files(f) for f in __import__("dataclasses").fields(Writer)}
+    assert marked == {"out_dir": True, "snapshot_every": True, "size": False}

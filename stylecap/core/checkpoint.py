@@ -59,17 +59,36 @@ def load_checkpoint(
         tensors = load_file(path, device=str(device))
         with safe_open(path, framework="pt") as f:
             metadata = dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError, MemoryError) as e:
         raise CheckpointError(
-            f"{path} is not a readable safetensors checkpoint ({e})",
+            f"{path} is not a readable safetensors checkpoint ({type(e).__name__}: {e})",
             "re-download or re-save it; legacy .pth/.pt files go through import_legacy",
         ) from None
+    check_finite(tensors, path)
     return tensors, metadata
 
 
-def metadata_json(metadata: Mapping[str, str], key: str, default: Any = None) -> Any:
-    """Decode one metadata value that ``save_checkpoint`` stored as JSON."""
-    return json.loads(metadata[key]) if key in metadata else default
+def check_finite(tensors: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """Refuse weights holding NaN: they load and then quietly give black pictures."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and bool(torch.isnan(t).any()):
+            raise CheckpointError(
+                f"{source} holds NaN values (in {name!r})",
+                "the weights are broken (a diverged training run?); use an earlier checkpoint or re-download",
+            )
+
+
+def metadata_json(metadata: Mapping[str, str], key: str, default: Any = None, *, source: Any = None) -> Any:
+    """Decode one metadata value that ``save_checkpoint`` stored as JSON (``source``: the file, for errors)."""
+    if key not in metadata:
+        return default
+    try:
+        return json.loads(metadata[key])
+    except (ValueError, RecursionError) as e:
+        source = source or "a checkpoint"
+        raise CheckpointError(
+            f"the metadata {key!r} of {source} is not valid JSON ({e})", "re-save the checkpoint with stylecap"
+        ) from None
 
 
 def import_legacy(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -94,6 +113,7 @@ def import_legacy(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{path} does not hold a state dict of tensors", "re-save it with torch.save(model.state_dict(), ...)"
         )
+    check_finite(obj, path)
     return dict(obj)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -29,13 +31,34 @@ class Field:
     help: str
 
 
-def field(default: Any = dataclasses.MISSING, *, help: str = "", **kwargs: Any) -> Any:
-    """A dataclass field with a help text; lists and dicts get a safe default factory."""
+def field(default: Any = dataclasses.MISSING, *, help: str = "", writes: bool = False, **kwargs: Any) -> Any:
+    """A dataclass field with a help text; lists and dicts get a safe default factory.
+
+    ``writes=True`` marks an option that makes the component write files (a snapshot folder, say):
+    ``Pipeline.load`` never takes such an option from a file, it keeps the default.
+    """
     if isinstance(default, (list, dict, set)):
         value = default
         kwargs["default_factory"] = lambda: type(value)(value)
         default = dataclasses.MISSING
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help, "writes": writes}, **kwargs)
+
+
+WRITING_PREFIXES = ("snapshot",)
+"""Options named like this write files whether or not they are marked ``writes=True``."""
+
+
+def writes_files(f: dataclasses.Field) -> bool:
+    """Whether the config field ``f`` makes its component write files (see :func:`field`)."""
+    return bool(f.metadata.get("writes")) or f.name.startswith(WRITING_PREFIXES)
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def fields(config_cls: type) -> list[Field]:
@@ -60,8 +83,12 @@ def build(config_cls: type, values: dict[str, Any], *, owner: str = "") -> Any:
     hints = typing.get_type_hints(config_cls)
     known = {f.name for f in dataclasses.fields(config_cls)}
     where = f"{owner}: " if owner else ""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}options must be KEY=VALUE pairs (a mapping), not {type(values).__name__}")
     kwargs = {}
     for key, value in values.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}option name {key!r} is not a string", "name options by their field names")
         name = key.replace("-", "_")
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=3)
@@ -74,13 +101,20 @@ def build(config_cls: type, values: dict[str, Any], *, owner: str = "") -> Any:
         kwargs[name] = _coerce(value, hints[name], f"{where}option {name!r}")
     try:
         config = config_cls(**kwargs)
+    except ConfigError as e:
+        problem = e.problem if e.problem.startswith(where) else f"{where}{e.problem}"
+        raise ConfigError(problem, e.fix) from None
     except TypeError as e:  # a required field was not given
         raise ConfigError(f"{where}{e}", "give every required option") from None
+    except ValueError as e:  # a __post_init__ that parses a value
+        raise ConfigError(f"{where}{e}", "change that option") from None
     validate = getattr(config, "validate", None)
     if validate is not None:
         try:
             validate()
-        except ValueError as e:
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as e:
             raise ConfigError(f"{where}{e}", "change that option") from None
     return config
 
@@ -143,6 +177,8 @@ def _coerce(value: Any, tp: Any, what: str) -> Any:
             raise ConfigError(f"{what} is {value!r}", "give KEY=VALUE pairs separated by commas")
         return dict(value)
     if origin in (list, tuple):
+        if not isinstance(value, (str, list, tuple)):
+            raise ConfigError(f"{what} is {value!r}", "give a list (comma-separated on the command line)")
         items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
         elem = args[0] if args else str
         coerced = [_coerce(v.strip() if isinstance(v, str) else v, elem, what) for v in items]
@@ -156,14 +192,22 @@ def _coerce(value: Any, tp: Any, what: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{what} is {value!r}", f"give a number ({tp.__name__})")
+        if isinstance(value, str):
+            value = value.strip()
         try:
             number = tp(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{what} is {value!r}", f"give a number ({tp.__name__})") from None
+        if tp is float and not math.isfinite(number):
+            raise ConfigError(f"{what} is {value!r}", "give a finite number (not nan or inf)")
         if tp is int and isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{what} is {value!r}", "give a whole number")
+        if tp is int and not -(2**63) <= number < 2**63:
+            raise ConfigError(f"{what} is {value!r}, out of range", "give a number between -2**63 and 2**63-1")
         return number
     if tp is Path:
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            raise ConfigError(f"{what} is {value!r}", "give a path")
         return Path(value)
     if tp is str:
         if not isinstance(value, str):

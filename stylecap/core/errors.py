@@ -6,6 +6,8 @@ anything that is not a :class:`StylecapError` is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class StylecapError(Exception):
     """A failure caused by input, data or environment, not by a bug in stylecap."""
@@ -45,3 +47,8 @@ class ImageError(StylecapError):
 
 class CheckpointError(StylecapError):
     """A checkpoint or saved pipeline cannot be read or written."""
+
+
+def debug() -> bool:
+    """``STYLECAP_DEBUG=1``: show tracebacks (of user errors, failed inputs and failed plugins) too."""
+    return os.environ.get("STYLECAP_DEBUG", "") not in ("", "0")

@@ -10,6 +10,7 @@ Environment:
   ``STYLECAP_LOAD_PLUGINS``    comma-separated allowlist of plugin names (empty: load none)
   ``STYLECAP_DISABLE_PLUGINS`` comma-separated blocklist
   ``STYLECAP_STRICT_PLUGINS=1`` raise on the first broken plugin instead of skipping it
+  ``STYLECAP_DEBUG=1``         print the traceback of every plugin failure
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import difflib
 import importlib.metadata
 import os
 import sys
+import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +28,14 @@ import pluggy
 
 from . import hookspecs
 from .component import Component
-from .errors import PluginError, UsageError
+from .errors import PluginError, UsageError, debug
 from .kinds import KINDS
 from .registry import Entry, PluginInfo, Registry
 
 GROUP = "stylecap"
 BUILTIN_DISTRIBUTION = "stylecap"
+SLOW_IMPORT_S = 10.0
+"""A plugin whose import takes longer than this is reported on stderr (``stylecap plugins`` shows every time)."""
 
 
 @dataclass
@@ -42,6 +47,8 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     requires: tuple[str, ...] = ()
     error: str | None = None
+    import_s: float | None = None
+    """Seconds its module took to import (None: registered in-process, not imported by the host)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,12 +100,24 @@ class PluginHost:
                 self._absent[ep.name] = "not in STYLECAP_LOAD_PLUGINS"
                 continue
             info = PluginInfo(ep.name, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None)
+            start = time.perf_counter()
             try:
                 plugin = ep.load()
-            except Exception as e:  # any import failure must not take the CLI down
-                self._fail(PluginRecord(info, ep.value), f"failed to import {ep.value}: {type(e).__name__}: {e}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # any import failure (a sys.exit() too) must not take the CLI down
+                record = PluginRecord(info, ep.value, import_s=time.perf_counter() - start)
+                self._fail(record, f"failed to import {ep.value}: {_describe_error(e)}", e)
                 continue
-            self.register(plugin, info)
+            took = time.perf_counter() - start
+            record = self.register(plugin, info)
+            record.import_s = took
+            if took > SLOW_IMPORT_S:
+                print(
+                    f"stylecap: warning: plugin {info.name!r} ({info.origin}) took {took:.1f} s to import "
+                    f"(`stylecap plugins` shows every plugin's time; STYLECAP_DISABLE_PLUGINS={info.name} skips it)",
+                    file=sys.stderr,
+                )
 
     def register(self, plugin: Any, info: PluginInfo | str) -> PluginRecord:
         """Add a plugin object (usually a module) under ``info``; invalid ones are skipped."""
@@ -131,13 +150,16 @@ class PluginHost:
         self._records.pop(name, None)
         self._registries = None
 
-    def _fail(self, record: PluginRecord, message: str) -> None:
+    def _fail(self, record: PluginRecord, message: str, error: BaseException | None = None) -> None:
         record.error = message
         self._records.setdefault(record.info.name, record)
         text = f"plugin {record.info.name!r} ({record.info.origin}) {message}"
+        if error is not None and debug():
+            sys.stderr.write("".join(traceback.format_exception(type(error), error, error.__traceback__)))
         if self.strict:
             raise PluginError(text, "fix or uninstall that plugin, or unset STYLECAP_STRICT_PLUGINS")
-        print(f"stylecap: warning: {text}; skipped", file=sys.stderr)
+        hint = "" if error is None or debug() else " (STYLECAP_DEBUG=1 shows the traceback)"
+        print(f"stylecap: warning: {text}; skipped{hint}", file=sys.stderr)
         if self.pm.has_plugin(record.info.name):
             self.pm.unregister(name=record.info.name)
         self._registries = None
@@ -167,8 +189,10 @@ class PluginHost:
                 continue
             try:
                 impl.function(**kwargs)
-            except Exception as e:
-                self._fail(self._records[impl.plugin_name], f"failed in {hook}: {type(e).__name__}: {e}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
+                self._fail(self._records[impl.plugin_name], f"failed in {hook}: {_describe_error(e)}", e)
 
     def _missing(self, record: PluginRecord) -> str | None:
         """Why a plugin this one requires is not there, or None if all are."""
@@ -195,16 +219,20 @@ class PluginHost:
             if record.error or not self.pm.has_plugin(name):
                 continue
             added: list[Entry] = []
+            hook = None
             try:
                 for kind in KINDS.values():
+                    hook = kind.hook
                     register = self._registrar(registries[kind.name], record.info, added)
                     for impl in getattr(self.pm.hook, kind.hook).get_hookimpls():
                         if impl.plugin_name == name:
                             impl.function(register=register)
-            except Exception as e:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:
                 for entry in added:  # all or nothing: a half-registered plugin is confusing
                     registries[entry.kind].remove(entry.name)
-                self._fail(record, f"failed to register components: {e}")
+                self._fail(record, f"failed in {hook}: {_describe_error(e)}", e)
         self._registries = registries
 
     @staticmethod
@@ -222,6 +250,15 @@ class PluginHost:
             added.append(entry)
 
         return register
+
+
+def _describe_error(e: BaseException) -> str:
+    """``Type: message``; stylecap's own errors (already worded for users) without the type."""
+    if isinstance(e, PluginError):
+        return str(e)
+    if isinstance(e, SystemExit):
+        return f"SystemExit({e.code!r}): the module called sys.exit() or exit()"
+    return f"{type(e).__name__}: {e}"
 
 
 _host: PluginHost | None = None

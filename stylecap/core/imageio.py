@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stylecap.core.atomic import atomic_path
-from stylecap.core.errors import ImageError, UsageError
+from stylecap.core.errors import ImageError, StylecapError, UsageError
 
 SUPPORTED_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 """Suffixes :func:`find_images` picks up from folders (lower case)."""
@@ -29,6 +29,22 @@ OUTPUT_SUFFIXES = tuple(_WRITE_FORMATS)
 """Suffixes :func:`write_image` can write (lower case)."""
 
 _HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+MAX_PIXELS = 64_000_000
+"""The most pixels :func:`read_image` decodes by default; sizes derived from options and files are held to it too."""
+
+
+def check_size(height: int, width: int, what: str, fix: str, *, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse to make a picture (or a feature map per channel) of ``height`` x ``width`` beyond the reader's limit.
+
+    ``what`` names where the size comes from (an option, a file's metadata), ``fix`` what to change.
+    """
+    if height * width > max_pixels:
+        raise UsageError(
+            f"{what} asks for a {height}x{width} picture ({height * width:,} pixels), more than the limit of "
+            f"{max_pixels:,}",
+            fix,
+        )
 
 
 @dataclass(frozen=True)
@@ -43,7 +59,7 @@ class LoadedImage:
 def read_image(
     path: str | os.PathLike,
     *,
-    max_pixels: int = 64_000_000,
+    max_pixels: int = MAX_PIXELS,
     background: tuple[int, int, int] = (255, 255, 255),
 ) -> LoadedImage:
     """Decode ``path`` fully into upright 8-bit RGB, with alpha split off when it is real.
@@ -72,10 +88,17 @@ def read_image(
             f"{path} is too large to decode safely: {e}",
             "if you trust this file, raise PIL.Image.MAX_IMAGE_PIXELS and read_image(max_pixels=...)",
         ) from e
+    except StylecapError:
+        raise
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = "not a known image format" if isinstance(e, UnidentifiedImageError) else e
         raise ImageError(
             f"{path} is not a readable image: {reason}",
+            "check that the file is a complete image in a supported format",
+        ) from e
+    except Exception as e:  # a decoder tripping over a hostile file is that file's problem, not the run's
+        raise ImageError(
+            f"{path} is not a readable image: {type(e).__name__}: {e}",
             "check that the file is a complete image in a supported format",
         ) from e
     return LoadedImage(rgb=rgb, alpha=alpha, path=path)

@@ -44,5 +44,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("warmup_steps", "sample_every", "num_workers", "max_skipped_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive (or none), not {self.grad_clip}")
         if not 0 < self.nonfinite_lr_factor <= 1:
             raise ValueError(f"nonfinite_lr_factor must be in (0, 1], not {self.nonfinite_lr_factor}")

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -28,11 +29,11 @@ import torch.distributed as dist
 from PIL import Image
 
 from .. import config as config_mod
-from ..atomic import write_text_atomic
+from ..atomic import clean_stale, write_text_atomic
 from ..component import Component, Trainer
-from ..errors import StylecapError, UsageError
+from ..errors import CheckpointError, StylecapError, UsageError
 from ..host import registry
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, resolve_device
 from .data import batches
 from .state import CheckpointFolder, rng_state, set_rng_state
 
@@ -86,10 +87,18 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
 class Engine:
     """Runs one trainer. Trainers call :meth:`autocast`, :meth:`to_device` and :meth:`optimize`."""
 
-    def __init__(self, trainer: Trainer, *, resume: bool = False, callbacks: Sequence[Callback] = ()):
+    def __init__(
+        self,
+        trainer: Trainer,
+        *,
+        resume: bool = False,
+        callbacks: Sequence[Callback] = (),
+        changed: dict[str, Any] | None = None,
+    ):
         self.trainer = trainer
         self.config = trainer.config
         self.resume = resume
+        self.changed = dict(changed or {})  # options a resume sets to other values than the run's own
         self.callbacks = list(callbacks)
         self.dist = Distributed.from_env()
         self.out = Path(self.config.out)
@@ -234,9 +243,9 @@ class Engine:
 
     def _pick_device(self) -> torch.device:
         if self.config.device:
-            return torch.device(self.config.device)
+            return resolve_device(self.config.device)
         if torch.cuda.is_available():
-            return torch.device("cuda", self.dist.local_rank)
+            return torch.device("cuda", self.dist.local_rank % torch.cuda.device_count())
         return torch.device("cpu")
 
     def _init_distributed(self) -> None:
@@ -257,12 +266,33 @@ class Engine:
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             self.checkpoints.clean_partial()
+            for folder in (self.out, self.out / "samples"):
+                clean_stale(folder)
+            if not self.resume:
+                self._set_aside_earlier_run()
             doc = {
                 "trainer": self.trainer.name,
                 "target": self.trainer.target,
                 "config": config_mod.to_dict(self.config),
             }
             write_text_atomic(self.out / "config.json", json.dumps(doc, indent=2) + "\n")
+
+    def _set_aside_earlier_run(self) -> None:
+        """A new run in a folder an earlier run left files in (its checkpoint pointer deleted, or killed before
+        its first checkpoint) moves them to ``earlier/N/``: its checkpoints can never pass for this run's, its
+        log never mixes with this one, and nothing is lost."""
+        names = ("checkpoints", "metrics.jsonl", "samples", "final", "tensorboard", "config.json")
+        found = [self.out / n for n in names if (self.out / n).exists()]
+        if not any(p.name != "config.json" for p in found):
+            return
+        n = 1
+        while (self.out / "earlier" / str(n)).exists():
+            n += 1
+        aside = self.out / "earlier" / str(n)
+        aside.mkdir(parents=True)
+        for item in found:
+            os.replace(item, aside / item.name)
+        print(f"stylecap: note: {self.out} held files of an earlier run; they are now in {aside}", file=sys.stderr)
 
     def _place_models(self) -> None:
         fmt = torch.channels_last if self.config.channels_last else torch.preserve_format
@@ -374,28 +404,56 @@ class Engine:
 
     def _load(self, path: Path) -> None:
         weights, state = self.checkpoints.read(path)
-        for name, model in self.trainer.models.items():
-            prefix = f"{name}."
-            own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
-            getattr(model, "module", model).load_state_dict(own)
-        for name, optimizer in self.trainer.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        for name, scheduler in self._schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][name])
-        for name, scaler in self._scalers.items():
-            scaler.load_state_dict(state["scalers"][name])
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        self._lr_scale = state["lr_scale"]
-        set_rng_state(state["rng"])
+        try:
+            for name, model in self.trainer.models.items():
+                prefix = f"{name}."
+                own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+                getattr(model, "module", model).load_state_dict(own)
+        except RuntimeError as e:
+            lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+            detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]
+            if self.changed:
+                given = ", ".join(f"{k}={v}" for k, v in self.changed.items())
+                raise UsageError(
+                    f"--resume {self.out}: its checkpoint does not fit the model built with {given} ({detail})",
+                    "resume with the run's own values (leave those options out), or start a new run with another --out",
+                ) from None
+            raise CheckpointError(
+                f"{path} does not fit the model ({detail})", "resume from an earlier checkpoint"
+            ) from None
+        try:
+            for name, optimizer in self.trainer.optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            for name, scheduler in self._schedulers.items():
+                scheduler.load_state_dict(state["schedulers"][name])
+            for name, scaler in self._scalers.items():
+                scaler.load_state_dict(state["scalers"][name])
+            self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+            self._lr_scale = state["lr_scale"]
+            set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            what = f"lacks {e}" if isinstance(e, KeyError) else f"does not fit this run ({type(e).__name__}: {e})"
+            raise CheckpointError(
+                f"{path / 'state.pt'} {what}",
+                f"resume from an earlier checkpoint: write its name (see {self.checkpoints.root}) into "
+                f"{self.checkpoints.root / 'latest'}",
+            ) from None
         if self.is_main:
             self._truncate_metrics()
 
     def _truncate_metrics(self) -> None:
-        """Drop log lines past the checkpoint, so a resumed run's log reads as one run."""
+        """Drop log lines past the checkpoint (and a line a kill cut short), so a resumed run's log reads as one."""
         path = self.out / "metrics.jsonl"
         if path.is_file():
-            lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-            write_text_atomic(path, "".join(line + "\n" for line in lines))
+            kept = []
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= self.step:
+                    kept.append(line)
+            write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -438,9 +496,31 @@ def train(
         )
     values: dict[str, Any] = {}
     if resume is not None:
-        saved = Path(resume) / "config.json"
-        if not saved.is_file():
-            raise UsageError(f"{resume} holds no config.json", "point --resume at a run folder")
-        values = json.loads(saved.read_text())["config"] | {"out": str(resume)}
+        values = _saved_config(Path(resume), backend) | {"out": str(resume)}
     trainer = entry.create(**(values | options))
-    return Engine(trainer, resume=resume is not None, callbacks=callbacks).run()
+    changed = {}
+    if resume is not None:
+        now = config_mod.to_dict(trainer.config)
+        changed = {k.replace("-", "_"): now[k.replace("-", "_")] for k in options}
+        changed = {k: v for k, v in changed.items() if k in values and values[k] != v and k != "steps"}
+    return Engine(trainer, resume=resume is not None, callbacks=callbacks, changed=changed).run()
+
+
+def _saved_config(run: Path, backend: str) -> dict[str, Any]:
+    """The options a run was started with, from its ``config.json``."""
+    saved = run / "config.json"
+    if not saved.is_file():
+        raise UsageError(f"{run} holds no config.json", "point --resume at a run folder")
+    fix = f"restore {saved} from a backup, or start a new run with another --out"
+    try:
+        doc = json.loads(saved.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{saved} is damaged ({type(e).__name__}: {e})", fix) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise CheckpointError(f"{saved} is damaged: it holds no 'config' object", fix)
+    if doc.get("trainer", backend) != backend:
+        raise UsageError(
+            f"{run} is a run of trainer {doc.get('trainer')!r}, not {backend!r}",
+            "resume it with its own trainer, or choose another --out",
+        )
+    return doc["config"]

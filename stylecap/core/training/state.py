@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import write_text_atomic
+from ..atomic import fsync_folder, new_file_mode, temp_name, write_text_atomic
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError
 
@@ -57,9 +57,22 @@ class CheckpointFolder:
         pointer = self.root / "latest"
         if not pointer.is_file():
             return None
-        path = self.root / pointer.read_text().strip()
-        if not (path / WEIGHTS).is_file() or not (path / STATE).is_file():
-            raise CheckpointError(f"{pointer} points to {path}, which is incomplete", "delete the pointer to restart")
+        name = pointer.read_text(errors="replace").strip()
+        path = self.root / name
+        complete = sorted(p.name for p in self.root.glob("step-*") if (p / WEIGHTS).is_file() and (p / STATE).is_file())
+        if (
+            "/" in name
+            or "\\" in name
+            or name in ("", ".", "..")
+            or not (path / WEIGHTS).is_file()
+            or not (path / STATE).is_file()
+        ):
+            choices = f"one of {', '.join(complete)}" if complete else "none is complete"
+            raise CheckpointError(
+                f"{pointer} points to {name!r}, which is not a complete checkpoint ({choices})",
+                f"write a complete checkpoint's name into {pointer} to resume from it, or delete {pointer} to "
+                "start afresh (the earlier run's files are then moved to earlier/)",
+            )
         return path
 
     def write(
@@ -67,17 +80,22 @@ class CheckpointFolder:
     ) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / f"step-{step:08d}"
-        if not final.exists():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.root))
-            try:
-                save_checkpoint(tmp / WEIGHTS, weights, metadata | {"step": step})
-                with open(tmp / STATE, "wb") as f:
-                    torch.save(state, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.rename(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_name(final), suffix=".tmp", dir=self.root))
+        try:
+            os.chmod(tmp, new_file_mode(folder=True))  # mkdtemp makes 0700; a checkpoint gets what mkdir gives
+            save_checkpoint(tmp / WEIGHTS, weights, metadata | {"step": step})
+            with open(tmp / STATE, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if final.exists():  # a folder of this step from another history (a resume from an earlier step)
+                old = Path(tempfile.mkdtemp(prefix=temp_name(final), suffix=".tmp", dir=self.root))
+                os.replace(final, old / final.name)
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, final)
+            fsync_folder(self.root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         write_text_atomic(self.root / "latest", final.name + "\n")
         self._prune(keep, final)
         return final
@@ -90,12 +108,20 @@ class CheckpointFolder:
             raise CheckpointError(
                 f"{path / STATE} cannot be read ({type(e).__name__}: {e})", "resume from an earlier checkpoint"
             ) from None
+        if not isinstance(state, dict):
+            raise CheckpointError(
+                f"{path / STATE} holds a {type(state).__name__}, not a training state",
+                "resume from an earlier checkpoint",
+            )
         return weights, state
 
     def clean_partial(self) -> None:
         """Remove folders a killed run left half-written."""
         for tmp in self.root.glob(".step-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
     def _prune(self, keep: int, newest: Path) -> None:
         steps = sorted(p for p in self.root.glob("step-*") if p.is_dir())

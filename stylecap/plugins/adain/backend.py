@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field
-from stylecap.core.errors import CheckpointError
+from stylecap.core.errors import CheckpointError, ConfigError
 from stylecap.core.host import create
 from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
 
@@ -31,6 +32,11 @@ ENCODER, LEVELS, WIDTH, BLOCKS = "efficientnet-lite0", ["stage3", "stage2", "sta
 BORDER = 16
 """Reflected pixels around the content while it is encoded and decoded, cropped off after: without
 them the encoder's zero padding makes bright or dark rims along the picture's edges."""
+
+MAX_WIDTH, MAX_BLOCKS = 512, 64
+MAX_DECODER_BYTES = 2 * 2**30
+"""Bounds on a decoder's shape, wherever it comes from (an option or a weights file's metadata): the
+shipped decoder has width 16 and no blocks; a width of 200000 would ask for terabytes."""
 
 
 def shipped_file() -> Path:
@@ -71,6 +77,10 @@ class AdaINConfig:
     frame_tolerance: float = field(0.05, help="mean colour change (0-1) at which a pixel counts as moved (frame_blend)")
 
     def validate(self) -> None:
+        if self.width is not None and not 1 <= self.width <= MAX_WIDTH:
+            raise ValueError(f"width must be from 1 to {MAX_WIDTH}, not {self.width}")
+        if self.blocks is not None and self.blocks > MAX_BLOCKS:
+            raise ValueError(f"blocks must be at most {MAX_BLOCKS}, not {self.blocks}")
         if self.weights not in (None, SHIPPED) and not Path(self.weights).is_file():
             raise ValueError(f"weights {self.weights!r} is neither {SHIPPED!r}, none, nor a checkpoint file")
         if not 0 <= self.alpha <= 1:
@@ -98,12 +108,24 @@ def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.T
         return {}, None
     if weights == SHIPPED and not shipped_file().is_file():
         raise CheckpointError(f"the shipped AdaIN decoder {shipped_file()} is missing", "reinstall stylecap")
-    tensors, metadata = load_checkpoint(shipped_file() if weights == SHIPPED else weights)
-    config = metadata_json(metadata, "config", {})
-    if not config.get("levels"):
+    path = shipped_file() if weights == SHIPPED else weights
+    tensors, metadata = load_checkpoint(path)
+    config = metadata_json(metadata, "config", {}, source=path)
+    if not isinstance(config, dict) or not config.get("levels"):
         raise CheckpointError(f"{weights} names no AdaIN decoder levels", "give a checkpoint of an adain run")
+    found = {k: config[k] for k in ("encoder", "levels", "width", "blocks", "condition") if k in config}
+    names = {"encoder": str, "levels": list, "width": int, "blocks": int, "condition": list}
+    for key, value in found.items():
+        ok = isinstance(value, names[key]) and not isinstance(value, bool)
+        if ok and names[key] is list:
+            ok = all(isinstance(item, str) for item in value)
+        if not ok:
+            raise CheckpointError(
+                f"{weights} says the decoder's {key} is {value!r}, not a {names[key].__name__}",
+                "give a checkpoint written by stylecap train style adain",
+            )
     state = {k: v.float() for k, v in tensors.items() if k.startswith("decoder.")}
-    return {k: config[k] for k in ("encoder", "levels", "width", "blocks", "condition") if k in config}, state
+    return found, state
 
 
 class AdaIN(StyleBackend, nn.Module):
@@ -138,10 +160,15 @@ class AdaIN(StyleBackend, nn.Module):
             blocks=found.get("blocks", BLOCKS) if self.config.blocks is None else self.config.blocks,
             condition=found.get("condition", []) if self.config.condition is None else self.config.condition,
         )
+        given = config or AdaINConfig()
+        source = {  # where each part of the shape came from, for messages
+            key: f"option {key}" if getattr(given, key) is not None else f"the weights {c.weights!r}"
+            for key in ("encoder", "levels", "width", "blocks", "condition")
+        }
         options = {} if c.encoder_weights is None else {"weights": c.encoder_weights}
         encoder = encoder or create("encoder", c.encoder, **options)
         self._encoder = [encoder.folded()]  # in a list: not a submodule, so not saved with the decoder
-        self.decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks, c.condition)
+        self.decoder = build_decoder(self.encoder, c.levels, c.width, c.blocks, c.condition, source=source)
         if state is not None:
             try:
                 self.load_state_dict(state)
@@ -178,9 +205,9 @@ class AdaIN(StyleBackend, nn.Module):
         layers = list(dict.fromkeys([*c.levels, *c.condition]))
         codes = [style_code(self.encode(shrink(s, c.style_size), layers)) for s in styles]
 
-        framed, crop = frame(base, self.decoder.multiple, BORDER)
+        framed, crop = self._frame(base)
         if areas is not None:
-            areas = frame(areas, self.decoder.multiple, BORDER)[0]
+            areas = self._frame(areas)[0]
         needs_own = c.condition and (c.alpha < 1 or areas is not None)  # the content's code: a deeper encoding
         features = self.encode(framed, layers if needs_own else c.levels)
         targets = transfer({k: features[k] for k in c.levels}, codes, weights, alpha=c.alpha, regions=areas)
@@ -197,6 +224,17 @@ class AdaIN(StyleBackend, nn.Module):
         if progress is not None:
             progress(1, 1, {})
         return out
+
+    def _frame(self, image: torch.Tensor):
+        """``styling.frame`` with a picture too small for the decoder (a 1 x 80 strip, a 1-px icon) replicated
+        out at the bottom and right to two of the decoder's strides, so its coarsest features are at least
+        2 x 2 (reflection padding needs that); the crop takes the picture's own pixels back."""
+        framed, crop = frame(image, self.decoder.multiple, BORDER)
+        least = 2 * self.decoder.multiple
+        pad_h, pad_w = max(0, least - framed.shape[-2]), max(0, least - framed.shape[-1])
+        if pad_h or pad_w:
+            framed = F.pad(framed, (0, pad_w, 0, pad_h), mode="replicate")
+        return framed, crop
 
     def encode(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Encoder features (fp32) of ``layers`` (default: the decoder's levels)."""
@@ -223,7 +261,7 @@ class AdaIN(StyleBackend, nn.Module):
         """The decoder's picture of the unchanged features: what alpha=0 gives."""
         self._place(image.device)
         c = self.config
-        framed, crop = frame(image, self.decoder.multiple, BORDER)
+        framed, crop = self._frame(image)
         features = self.encode(framed, list(dict.fromkeys([*c.levels, *c.condition])))
         told = code_vector(style_code(features), c.condition) if c.condition else None
         with self._autocast(image.device):
@@ -232,9 +270,49 @@ class AdaIN(StyleBackend, nn.Module):
 
 
 def build_decoder(
-    encoder: Encoder, levels: Sequence[str], width: int, blocks: int = BLOCKS, condition: Sequence[str] = ()
+    encoder: Encoder,
+    levels: Sequence[str],
+    width: int,
+    blocks: int = BLOCKS,
+    condition: Sequence[str] = (),
+    *,
+    source: dict[str, str] | None = None,
 ) -> Decoder:
-    """A decoder sized for ``encoder``'s ``levels``, told the code of the ``condition`` layers if any."""
+    """A decoder sized for ``encoder``'s ``levels``, told the code of the ``condition`` layers if any.
+
+    The shape is checked before anything is allocated: known layers, and a decoder whose parameters fit
+    in :data:`MAX_DECODER_BYTES`. ``source`` says where each part came from (``{"width": "option width"}``).
+    """
+    source = source or {}
+
+    def refuse(key: str, problem: str, fix: str) -> None:
+        where = source.get(key, f"option {key}")
+        error = ConfigError if where.startswith("option") else CheckpointError
+        raise error(f"adain: {where} gives {problem}", fix)
+
+    known = list(encoder.layers)
+    for key, names in (("levels", levels), ("condition", condition)):
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            refuse(key, f"{key} {unknown} that encoder {encoder.name!r} lacks", f"use layers of {', '.join(known)}")
+    if not levels:
+        refuse("levels", "no levels", "name at least one encoder layer")
+    if not 1 <= width <= MAX_WIDTH or not 0 <= blocks <= MAX_BLOCKS:
+        key = "width" if not 1 <= width <= MAX_WIDTH else "blocks"
+        refuse(key, f"width {width} and blocks {blocks}", f"width is 1 to {MAX_WIDTH}, blocks 0 to {MAX_BLOCKS}")
     geometry = encoder.geometry([*levels, *condition])
     code_size = 2 * sum(geometry[k][0] for k in condition)
-    return Decoder({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width, blocks, code_size)
+    shape = ({k: geometry[k][0] for k in levels}, {k: geometry[k][1] for k in levels}, width, blocks, code_size)
+    try:
+        with torch.device("meta"):  # count the parameters without allocating them
+            size = sum(p.numel() * 4 for p in Decoder(*shape).parameters())
+    except ValueError as e:
+        refuse("levels", f"levels {list(levels)} that no decoder fits ({e})", "name one layer per resolution")
+    if size > MAX_DECODER_BYTES:
+        refuse(
+            "width",
+            f"a decoder of {size / 2**30:,.1f} GiB (width {width}, blocks {blocks}), "
+            f"more than {MAX_DECODER_BYTES >> 30} GiB",
+            "use a smaller width or fewer blocks",
+        )
+    return Decoder(*shape)

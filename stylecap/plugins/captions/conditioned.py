@@ -31,7 +31,7 @@ class ConditionedConfig:
         "paired models: the mean of the two feature vectors). Colours and mood always come from the picture given.",
     )
     detectors: list[str] = field(
-        [], help="More condition encoders whose concepts join the condition's ([] for none)."
+        ["people", "scenes"], help="More condition encoders whose concepts join the condition's ([] for none)."
     )
     pixel_facts: str = field(
         "pixel-facts", help="Condition encoder measuring the picture's colours, look and mood ('none': skip)."

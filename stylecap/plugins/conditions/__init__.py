@@ -10,7 +10,9 @@ from __future__ import annotations
 from stylecap.core.hookspecs import hookimpl
 
 from .imagenet import ImageNetConcepts, PooledFeatures
+from .people import PeopleDetector
 from .pixels import PixelFacts
+from .scenes import SceneConcepts
 
 requires = ("encoders",)
 """The ImageNet network the concepts come from."""
@@ -21,3 +23,5 @@ def register_condition_encoders(register):
     register(ImageNetConcepts)
     register(PooledFeatures)
     register(PixelFacts)
+    register(PeopleDetector)
+    register(SceneConcepts)

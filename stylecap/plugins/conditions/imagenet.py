@@ -34,11 +34,12 @@ def class_concepts() -> tuple[str | None, ...]:
 def views(image: torch.Tensor, crops: str, size: int) -> torch.Tensor:
     """The whole picture plus region crops (2x2 grid, centre), each resized to ``size`` square: ``[V, 3, s, s]``."""
     _, _, h, w = image.shape
+    hh, hw = max(1, h // 2), max(1, w // 2)  # a 1-px side still gives 1-px crops, not empty ones
     boxes = [(0, 0, h, w)]
     if crops in ("grid", "grid+centre"):
-        boxes += [(y, x, h // 2, w // 2) for y in (0, h - h // 2) for x in (0, w - w // 2)]
+        boxes += [(y, x, hh, hw) for y in (0, h - hh) for x in (0, w - hw)]
     if crops in ("centre", "grid+centre"):
-        boxes.append((h // 4, w // 4, h // 2, w // 2))
+        boxes.append((min(h // 4, h - hh), min(w // 4, w - hw), hh, hw))
     parts = [image[:, :, y : y + bh, x : x + bw] for y, x, bh, bw in boxes]
     return torch.cat([F.interpolate(p, size=(size, size), mode="bilinear", antialias=True) for p in parts])
 
@@ -121,7 +122,12 @@ class PooledFeatures(ConditionEncoder):
     def encode(self, image: torch.Tensor) -> Condition:
         h, w = image.shape[-2:]
         scale = self.config.size / min(h, w)
-        image = F.interpolate(image.float(), scale_factor=scale, mode="bilinear", antialias=True)
+        if max(h, w) * scale <= 4 * self.config.size:
+            image = F.interpolate(image.float(), scale_factor=scale, mode="bilinear", antialias=True)
+        else:  # a strip (1 x 80 px, a long panorama): no longer than 4 x size, or it asks for gigabytes
+            scale = 4 * self.config.size / max(h, w)
+            size = (max(1, int(h * scale)), max(1, int(w * scale)))
+            image = F.interpolate(image.float(), size=size, mode="bilinear", antialias=True)
         device = next(self.encoder.parameters()).device
         x = self.encoder.features(image.to(device), [self.config.layer])[self.config.layer]
         return Condition(features=x.flatten(2).mean(-1)[0].cpu())

@@ -64,7 +64,7 @@ class PeopleDetector(ConditionEncoder):
     class Config:
         side: int = option(640, help="Longer side of the grey picture the cascades run on (hit counts depend on it).")
         scale_factor: float = option(1.05, help="Step between detection scales (smaller: slower, more hits).")
-        min_face: float = option(0.04, help="Smallest face looked for, as a share of the picture's shorter side.")
+        min_face: float = option(0.06, help="Smallest face looked for, as a share of the picture's shorter side.")
         face_hits: int = option(8, help="A frontal face with two eyes found needs this many hits from both cascades.")
         face_hits_one_eye: int = option(16, help="A frontal face with one eye found needs this many hits from both.")
         face_hits_no_eyes: int = option(30, help="A frontal face with no eye found needs this many hits from both.")

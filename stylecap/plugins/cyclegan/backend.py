@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field, parse_assignments
-from stylecap.core.errors import CheckpointError, UnknownComponentError, UsageError
+from stylecap.core.errors import CheckpointError, ConfigError, UnknownComponentError, UsageError
 from stylecap.core.host import create, registry
 from stylecap.core.styling import shrink
 
@@ -21,6 +22,11 @@ from . import vintage
 from .inference import translate
 
 DIRECTIONS = ("a2b", "b2a")
+MAX_GENERATOR_BYTES = 2 * 2**30
+"""The largest generator built, wherever its options come from (the vintage ResNet-9 has 45 MB)."""
+SMALLEST = 16
+"""Pictures are replicated out to at least this many pixels a side (and the generator's stride): a
+1 x 80 strip would otherwise leave the generator's coarsest layers nothing to pad or normalise."""
 
 
 def options(value: dict[str, Any] | str) -> dict[str, Any]:
@@ -78,12 +84,43 @@ def read_weights(weights: str | None) -> tuple[str, dict[str, Any], dict[str, to
     if weights == "vintage":
         return vintage.GENERATOR, vintage.GENERATOR_OPTIONS, {f"a2b.{k}": v for k, v in vintage.state_dict().items()}
     tensors, metadata = load_checkpoint(weights)
-    config = metadata_json(metadata, "config", {})
-    if not config.get("generator"):
+    config = metadata_json(metadata, "config", {}, source=weights)
+    if not isinstance(config, dict) or not config.get("generator"):
         raise CheckpointError(f"{weights} names no CycleGAN generator", "give a checkpoint of a cyclegan run")
+    generator, opts = config["generator"], config.get("generator_options") or {}
+    if not isinstance(generator, str) or not isinstance(opts, dict):
+        raise CheckpointError(
+            f"{weights} says the generator is {generator!r} with options {opts!r}, not a name and an object",
+            "give a checkpoint written by stylecap train style cyclegan",
+        )
     if "trainer" in metadata:
         tensors = {k[2:]: v for k, v in tensors.items() if k.startswith("g.")}
-    return config["generator"], config.get("generator_options") or {}, tensors
+    return generator, opts, tensors
+
+
+def build_generator(name: str, options: dict[str, Any], where: str) -> nn.Module:
+    """``create("generator", name, **options)``, once its size is known to fit (counted without allocating).
+
+    ``where`` says where the name and options came from (an option, a weights file) for messages."""
+    try:
+        with torch.device("meta"):
+            probe = create("generator", name, **options)
+    except UsageError as e:
+        if where.startswith("option"):
+            raise
+        raise CheckpointError(f"{where} names a generator that cannot be built: {e.problem}", e.fix) from None
+    except Exception:  # a generator that cannot be built without real memory is built for real below
+        probe = None
+    if isinstance(probe, nn.Module):
+        size = sum(p.numel() * p.element_size() for p in probe.parameters())
+        if size > MAX_GENERATOR_BYTES:
+            error = ConfigError if where.startswith("option") else CheckpointError
+            raise error(
+                f"cyclegan: {where} asks for generator {name!r} with {options} of {size / 2**30:,.1f} GiB, more than "
+                f"{MAX_GENERATOR_BYTES >> 30} GiB",
+                "use smaller generator_options (filters) or weights made by stylecap train style cyclegan",
+            )
+    return create("generator", name, **options)
 
 
 class CycleGAN(StyleBackend, nn.Module):
@@ -120,8 +157,10 @@ class CycleGAN(StyleBackend, nn.Module):
                 f"weights {c.weights!r} translate {' and '.join(directions)} only, not {c.direction}",
                 f"use direction={directions[0]}",
             )
+        given = config or CycleGANConfig()
+        where = "option generator_options" if given.generator or given.generator_options else f"weights {c.weights!r}"
         for direction in directions:
-            self.add_module(direction, create("generator", c.generator, **c.generator_options))
+            self.add_module(direction, build_generator(c.generator, c.generator_options, where))
         if state is not None:
             try:
                 self.load_state_dict(state)
@@ -143,5 +182,9 @@ class CycleGAN(StyleBackend, nn.Module):
     ) -> torch.Tensor:
         net = self.get_submodule(self.config.direction).to(content.device)
         image = content if self.config.max_size is None else shrink(content, self.config.max_size)
+        h, w = image.shape[-2:]
+        least = max(SMALLEST, getattr(net, "multiple", 1))
+        if h < least or w < least:  # replicated out at the bottom and right, cropped back after
+            image = F.pad(image, (0, max(0, least - w), 0, max(0, least - h)), mode="replicate")
         out = translate(net, image * 2 - 1, tile=self.config.tile, overlap=self.config.overlap, progress=progress)
-        return ((out + 1) / 2).clamp(0, 1)
+        return ((out[..., :h, :w] + 1) / 2).clamp(0, 1)
