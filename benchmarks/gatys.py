@@ -5,6 +5,7 @@
     python3 benchmarks/gatys.py --memory 1024 2048 4096 --tile-size 512 --steps 3
     python3 benchmarks/gatys.py --profile                         # where a step's time goes, both loops
     python3 benchmarks/gatys.py --device cuda --encoder vgg19 --size 512 --optimizer adam --precision bf16
+    python3 benchmarks/gatys.py --time-to-quality --out ttq/ --sheet sheet.jpg --sheet-rows 5  # old vs new defaults
 
 Speed: the ``gatys`` backend and the PyTorch neural-style tutorial's loop, written here (encoder
 forward per step, a Gram by ``mm`` per layer in a Python loop, MSE terms, L-BFGS, clamp in the
@@ -21,6 +22,17 @@ On CUDA (``--device cuda``) a step is not waited for, so ms/step is the marginal
 run timed from a synchronised start to a synchronised end; set-up, targets and the backend's
 graph capture cancel out. ``--precision bf16`` puts the reference's encoder under autocast too.
 
+Time to quality (``--time-to-quality``): today's reference configuration (``REFERENCE``: 200
+L-BFGS steps of plain pixels from the content) and the backend's defaults (or ``-s KEY=VALUE``
+options) take turns in one process, pair by pair, on the same encoder: offline content x style
+pairs (``PAIRS``) at each ``--sizes``. Per run: wall and process CPU seconds of ``stylize``
+(AdaIN init included), then the final pictures are judged at full size by one objective, the
+backend's own (content, style, TV and range terms, weights as configured), and by two measures
+the optimisation never sees: the sliced Wasserstein distance between the picture's and the
+style's colours in CIE Lab (``palette``), and the relative Gram error to the style over the
+five style layers of a random-init VGG19 (seed 0, ``vgg_gram``). For both, "moved" is how far
+the picture came from the content towards the style: 1 − d(result) / d(content).
+
 Memory: each size runs in a fresh process (peak RSS is a high-water mark), untiled (up to
 ``--untiled-up-to``) and with ``--tile-size``, for a few steps of the default L-BFGS.
 """
@@ -29,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -39,15 +52,36 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import stylecap
-from stylecap.core.imageio import read_image, to_tensor
+from stylecap.core.config import parse_assignments
+from stylecap.core.imageio import read_image, to_pil, to_tensor
 from stylecap.core.perceptual import PerceptualLoss
+from stylecap.core.styling import fit_size, resize
 from stylecap.plugins.gatys.backend import Gatys, GatysConfig
 from stylecap.plugins.gatys.tiling import TiledEncoder
 from stylecap.plugins.losses.terms import ContentLoss, GramLoss, LayerLossConfig
 
-IMAGES = Path(__file__).resolve().parent.parent / "examples" / "images"
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "examples" / "images"
+PANEL = ROOT / "benchmarks" / "panel"
+
+REFERENCE = {"steps": 200, "scales": 1, "line_search": "none", "tolerance": 0, "lbfgs_history": 50, "init": "content"}
+"""The Gatys defaults before time to quality: 200 unit L-BFGS steps on the pixels from the content picture."""
+
+PAIRS = [
+    ("chelsea", "swirls"),
+    ("astronaut", "strokes"),
+    ("coffee", "panel/styles/gloomy"),
+    ("panel/10-man-at-canyon", "panel/styles/sunny"),
+    ("panel/17-pagoda", "sk:brick"),
+    ("panel/18-dahlia", "sk:immunohistochemistry"),
+    ("hubble", "sk:gravel"),
+    ("panel/40-rowing-boats", "swirls"),
+]
+"""Content x style pairs of --time-to-quality: bundled pictures by name, ``panel/NAME`` from
+benchmarks/panel, ``sk:NAME`` from scikit-image's data, ``strokes`` drawn by gatys_study.py."""
 
 
 def picture(name: str, size: int) -> torch.Tensor:
@@ -56,6 +90,24 @@ def picture(name: str, size: int) -> torch.Tensor:
     h, w = image.shape[-2:]
     scale = size / max(h, w)
     return F.interpolate(image, size=(round(h * scale), round(w * scale)), mode="bicubic", antialias=True).clamp(0, 1)
+
+
+def offline(name: str, size: int) -> torch.Tensor:
+    """An offline picture by name (see ``PAIRS``), resized (up or down) so its longer side is ``size``."""
+    if name == "strokes":
+        from gatys_study import strokes  # benchmarks/ is on the path when this file runs
+
+        image = to_tensor(strokes())
+    elif name.startswith("sk:"):
+        from skimage import data
+
+        array = getattr(data, name[3:])()
+        image = to_tensor(Image.fromarray(array).convert("RGB"))
+    elif name.startswith("panel/"):
+        image = to_tensor(read_image(PANEL / f"{name[6:]}.jpg").rgb)
+    else:
+        image = to_tensor(read_image(IMAGES / f"{name}.jpg").rgb)
+    return resize(image, fit_size(image.shape[-2:], size, grow=True)).clamp(0, 1)
 
 
 def encoder_options(args: argparse.Namespace) -> dict:
@@ -226,6 +278,174 @@ def cuda_speed(args: argparse.Namespace) -> None:
     print(f"speed-up (reference / gatys): {medians['reference'] / medians['gatys']:.2f}x")
 
 
+def lab(image: torch.Tensor) -> torch.Tensor:
+    """CIE Lab (D65) of an sRGB picture ``[1, 3, H, W]`` in [0, 1], as ``[H*W, 3]``."""
+    rgb = image.clamp(0, 1)[0].flatten(1).T.double()
+    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    to_xyz = torch.tensor(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=torch.float64
+    )
+    xyz = linear @ to_xyz.T / torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
+    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def palette_distance(image: torch.Tensor, style: torch.Tensor, samples: int = 16384, directions: int = 64) -> float:
+    """Sliced Wasserstein-1 distance between the two pictures' colours in Lab (seeded: the same
+    pixels and directions every call): mean over random directions of the mean gap between sorted projections."""
+    generator = torch.Generator().manual_seed(0)
+    axes = torch.randn(3, directions, generator=generator, dtype=torch.float64)
+    axes /= axes.norm(dim=0)
+    sorted_ = []
+    for picture_ in (image, style):
+        colours = lab(picture_)
+        picked = colours[torch.randint(len(colours), (samples,), generator=generator)]
+        sorted_.append((picked @ axes).sort(0).values)
+    return (sorted_[0] - sorted_[1]).abs().mean().item()
+
+
+def vgg_gram_distance(vgg, image: torch.Tensor, style: torch.Tensor) -> float:
+    """Relative Gram error ‖G − G_style‖² / ‖G_style‖², mean over a random-init VGG19's style layers."""
+    from stylecap.plugins.losses.terms import gram
+
+    layers = list(vgg.style_layers)
+    with torch.no_grad():
+        ours, theirs = vgg.features(image.clamp(0, 1), layers), vgg.features(style, layers)
+    errors = [(gram(ours[k]) - gram(theirs[k])).square().sum() / gram(theirs[k]).square().sum() for k in layers]
+    return float(sum(errors) / len(errors))
+
+
+def full_size_loss(gatys: Gatys, encoder, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+    """The backend's objective (its terms and weights) at the output's size, on the final (clamped) picture."""
+    objective = gatys._objective(encoder)
+    objective.set_targets(content=content, style=gatys._styles([style], [1.0], content.shape[-2:]))
+
+    def measure(image: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            total, values = objective(image.clamp(0, 1))
+        return {"loss": total.item(), **{k: v.item() for k, v in values.items()}}
+
+    return measure
+
+
+def slug(name: str) -> str:
+    return name.replace("panel/styles/", "").replace("panel/", "").replace("sk:", "").replace("/", "-")
+
+
+def time_to_quality(args: argparse.Namespace) -> None:
+    from stylecap.plugins.gatys import tiling
+
+    encoder = stylecap.create("encoder", args.encoder, **encoder_options(args))
+    vgg = stylecap.create("encoder", "vgg19", weights="random", seed=0).eval()
+    configs = {"reference": {**REFERENCE}, "new": parse_assignments(args.new)}
+    passes = [0]
+    run_encoder = tiling.TiledEncoder.run
+
+    def counted(self, image, layers):  # encoder passes that will be differentiated: one per loss evaluation
+        passes[0] += torch.is_grad_enabled()
+        return run_encoder(self, image, layers)
+
+    tiling.TiledEncoder.run = counted
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(c, st, size) for size in args.sizes for c, st in PAIRS[: args.pairs]]
+    backends = {}
+    for name, options in configs.items():  # warm-up (lazy set-up, the AdaIN decoder's loading) off the clock
+        backends[name] = {size: Gatys(stylecap.create("style", "gatys", max_size=size, **options).config,
+                                      encoder=encoder) for size in args.sizes}  # fmt: skip
+        for gatys in backends[name].values():
+            gatys.stylize(offline("coffee", 48), [offline("swirls", 48)])
+    print(
+        f"{args.encoder}, {torch.get_num_threads()} threads, torch {torch.__version__}; reference {REFERENCE}; "
+        f"new: defaults{' + ' + str(configs['new']) if configs['new'] else ''}; load average at start "
+        f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+    header = (
+        f"{'content':>16s} {'style':>10s} {'size':>7s} | {'wall s':>11s} {'CPU s':>11s} {'ratio':>5s} | "
+        f"{'steps':>7s} {'passes':>7s} | {'loss':>13s} {'ratio':>5s} | {'style':>15s} {'content':>11s} | "
+        f"{'palette moved':>13s} | {'vgg moved':>11s}"
+    )
+    print(header)
+    rows = []
+    for index, (content_name, style_name, size) in enumerate(jobs):
+        content, style = offline(content_name, size), offline(style_name, size)
+        row = {"content": content_name, "style": style_name, "size": list(content.shape[-2:])}
+        order = list(configs) if index % 2 == 0 else list(reversed(configs))  # alternate who goes first
+        results = {}
+        for name in order:
+            gatys, steps = backends[name][size], []
+            passes[0] = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            log = lambda step, _, __, steps=steps: steps.append(step)  # noqa: E731
+            results[name] = gatys.stylize(content, [style], progress=log)
+            row[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+                         "steps": steps[-1], "passes": passes[0]}  # fmt: skip
+            stem = f"{slug(content_name)}-{slug(style_name)}-{size}-{name}.png"
+            to_pil(results[name]).save(out / stem)
+            row[name]["picture"] = stem
+        measure = full_size_loss(backends["reference"][size], encoder, content, style)
+        styled = backends["reference"][size]._styles([style], [1.0], content.shape[-2:])[0][0]
+        start = {"palette": palette_distance(content, styled), "vgg": vgg_gram_distance(vgg, content, styled)}
+        for name, image in results.items():
+            row[name] |= measure(image)
+            row[name]["palette"] = palette_distance(image, styled)
+            row[name]["vgg"] = vgg_gram_distance(vgg, image, styled)
+            for key in ("palette", "vgg"):
+                row[name][f"{key}_moved"] = 1 - row[name][key] / start[key]
+        row["start"] = start
+        rows.append(row)
+        ref, new = row["reference"], row["new"]
+        print(
+            f"{slug(content_name):>16s} {slug(style_name):>10s} {content.shape[-1]:>3d}x{content.shape[-2]:<3d} | "
+            f"{ref['wall_s']:5.1f} {new['wall_s']:5.1f} {ref['cpu_s']:5.1f} {new['cpu_s']:5.1f} "
+            f"{new['wall_s'] / ref['wall_s']:5.2f} | {ref['steps']:3d} {new['steps']:3d} {ref['passes']:3d} "
+            f"{new['passes']:3d} | {ref['loss']:6.3f} {new['loss']:6.3f} {new['loss'] / ref['loss']:5.2f} | "
+            f"{ref['style']:.4f} {new['style']:.4f} {ref['content']:.3f} {new['content']:.3f} | "
+            f"{ref['palette_moved']:6.2f} {new['palette_moved']:6.2f} | "
+            f"{ref['vgg_moved']:5.2f} {new['vgg_moved']:5.2f}",
+            flush=True,
+        )
+        (out / "time-to-quality.json").write_text(json.dumps(rows, indent=1))
+
+    def median(key: str, name: str = "new", over: str | None = "reference") -> float:
+        return statistics.median(r[name][key] / (r[over][key] if over else 1) for r in rows)
+
+    print(
+        f"median over {len(rows)} runs, new / reference: wall {median('wall_s'):.2f}, CPU {median('cpu_s'):.2f}, "
+        f"loss {median('loss'):.3f}, style {median('style'):.3f}, content {median('content'):.3f}, "
+        f"palette moved {median('palette_moved'):.2f}, vgg moved {median('vgg_moved'):.2f}; "
+        f"worst loss ratio {max(r['new']['loss'] / r['reference']['loss'] for r in rows):.3f}"
+    )
+    if args.sheet:
+        contact_sheet(rows, out, Path(args.sheet), args.sheet_rows)
+
+
+def contact_sheet(rows: list[dict], folder: Path, path: Path, count: int, tile: int = 200) -> None:
+    """content | style | reference | new, one run a row (the largest size of the first ``count`` pairs)."""
+    seen, picked = set(), []
+    for r in sorted(rows, key=lambda r: -max(r["size"])):
+        if (r["content"], r["style"]) not in seen:
+            seen.add((r["content"], r["style"]))
+            picked.append(r)
+    picked = picked[:count]
+
+    def fit(image: Image.Image) -> Image.Image:
+        image = image.copy()
+        image.thumbnail((tile, tile), Image.Resampling.LANCZOS)
+        box = Image.new("RGB", (tile, tile), "white")
+        box.paste(image, ((tile - image.width) // 2, (tile - image.height) // 2))
+        return box
+
+    page = Image.new("RGB", (4 * tile, len(picked) * tile), "white")
+    for i, r in enumerate(picked):
+        size = max(r["size"])
+        images = [to_pil(offline(r["content"], size)), to_pil(offline(r["style"], size))]
+        images += [Image.open(folder / r[name]["picture"]) for name in ("reference", "new")]
+        for j, image in enumerate(images):
+            page.paste(fit(image), (j * tile, i * tile))
+    page.save(path, quality=88, optimize=True)
+
+
 def profile(args: argparse.Namespace) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -299,11 +519,20 @@ def main() -> None:
     parser.add_argument("--memory", type=int, nargs="+", metavar="SIZE", help="peak RSS at these sizes instead")
     parser.add_argument("--tile-size", type=int, default=512, help="tile size of the tiled --memory runs")
     parser.add_argument("--untiled-up-to", type=int, default=2048, help="largest --memory size also run untiled")
+    parser.add_argument("--time-to-quality", action="store_true", help="reference and defaults over PAIRS instead")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="(--time-to-quality) output sizes")
+    parser.add_argument("--pairs", type=int, default=len(PAIRS), help="(--time-to-quality) the first N pairs")
+    parser.add_argument("-s", "--new", action="append", metavar="KEY=VALUE", help="(--time-to-quality) new options")
+    parser.add_argument("--out", default="gatys-ttq", help="(--time-to-quality) folder for pictures and JSON")
+    parser.add_argument("--sheet", help="(--time-to-quality) contact sheet file (content | style | reference | new)")
+    parser.add_argument("--sheet-rows", type=int, default=4, help="(--time-to-quality) pairs on the sheet")
     parser.add_argument("--child", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.child:
         memory_child(args)
+    elif args.time_to_quality:
+        time_to_quality(args)
     elif args.memory:
         memory(args)
     elif args.profile:

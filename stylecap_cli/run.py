@@ -326,13 +326,15 @@ def _check_no_input_is_overwritten(jobs: list[Job], targets: dict[int, Path], so
 
 
 def _progress(err, *, enabled: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),  # from the step rate so far; tolerance may stop sooner, and the bar then ends full
         console=err,
         disable=not enabled,
         transient=True,

@@ -11,7 +11,8 @@ from stylecap.core import color
 from stylecap.core.component import IMAGE
 from stylecap.core.errors import ConfigError, UsageError
 from stylecap.core.imageio import to_pil
-from stylecap.plugins.gatys.backend import Gatys, GatysConfig
+from stylecap.core.styling import resize
+from stylecap.plugins.gatys.backend import STOP_WINDOW, Gatys, GatysConfig, Scales, Stop
 from stylecap.plugins.gatys.tiling import TiledEncoder
 from stylecap.plugins.losses.terms import gram
 
@@ -202,6 +203,12 @@ def test_registered_with_a_validated_config():
         stylecap.create("style", "gatys", preserve_color="sepia")
     with pytest.raises(ConfigError, match="tile_size"):
         stylecap.create("style", "gatys", tile_size=8)
+    with pytest.raises(ConfigError, match="scales"):
+        stylecap.create("style", "gatys", scales=0)
+    with pytest.raises(ConfigError, match="tolerance"):
+        stylecap.create("style", "gatys", tolerance=1.5)
+    with pytest.raises(ConfigError):
+        stylecap.create("style", "gatys", line_search="armijo")
 
 
 def test_default_encoder_stylises_a_small_picture():
@@ -356,3 +363,83 @@ def test_a_plugin_loss_replaces_a_builtin_term_by_name():
     assert calls and pixels(replaced) == pixels(run(steps=5))  # the same term under another name: same picture
     with pytest.raises(UsageError, match="unknown loss 'no-such-loss'"):
         run(steps=1, style_loss="no-such-loss")
+
+
+def test_scales_start_from_the_same_picture_and_lower_the_loss_faster():
+    image = content_image((64, 64))
+    picture = Scales(image, 4)
+    assert [tuple(p.shape[-2:]) for p in picture.params] == [(64, 64), (32, 32), (16, 16), (8, 8)]
+    torch.testing.assert_close(picture(), image)
+    final = {}
+    for scales in (1, 4):
+        losses = []
+        run(image, steps=15, scales=scales, progress=lambda s, t, v, losses=losses: losses.append(v["loss"]))
+        final[scales] = losses[-1]
+    assert final[4] < 0.97 * final[1]
+
+
+def test_stop_rule_compares_the_best_loss_over_the_window():
+    stop = Stop(0.01, window=3)
+    assert not any(stop(v) for v in [10.0, 8.0, 6.0, 4.0, 9.0, 3.0])  # a bump does not stop it
+    assert [stop(v) for v in [2.999, 2.998, 2.997]] == [False, False, True]
+
+
+def test_stop_rule_stops_a_converged_picture_early_and_not_a_fresh_one(tmp_path):
+    to_pil(run(steps=80)).save(tmp_path / "converged.png")
+    calls = []
+    run(init=str(tmp_path / "converged.png"), steps=60, tolerance=0.01, progress=lambda *c: calls.append(c[:2]))
+    assert STOP_WINDOW < len(calls) < 30
+    assert calls[-1] == (len(calls), len(calls))  # stopped: the last call says so, and a bar ends full
+    assert all(total == 60 for _, total in calls[:-1])  # until then: the budget
+    fresh = []
+    run(steps=20, tolerance=0.01, progress=lambda *c: fresh.append(c[:2]))
+    assert fresh == [(s, 20) for s in range(1, 21)]
+
+
+def test_adain_init_starts_from_the_adain_picture():
+    content = content_image((48, 64))
+    style = resize(RED, (64, 64))  # as gatys sizes it: style_scale x the output's longer side
+    adain = stylecap.create("style", "adain", max_size=None).stylize(content, [style])
+    start = run(content, init="adain", optimizer="adam", lr=1e-4, steps=1, scales=1)
+    assert (start - adain).abs().max() < 0.01
+    assert (content - adain).abs().mean() > 0.05  # the AdaIN picture is not the content
+
+
+def test_line_search_evaluates_each_accepted_point_once(monkeypatch):
+    from stylecap.core.perceptual import PerceptualLoss
+
+    passes, forward = [], PerceptualLoss.forward
+    monkeypatch.setattr(PerceptualLoss, "forward", lambda self, image: passes.append(1) or forward(self, image))
+    losses = []
+    run(steps=20, line_search="strong_wolfe", progress=lambda s, t, v: losses.append(v["loss"]))
+    assert len(losses) == 20 and losses[-1] < 0.3 * losses[0]
+    assert len(passes) < 30  # about one encoder pass a step: the point a step starts from is remembered
+    passes.clear()
+    run(steps=20, line_search="none")
+    assert len(passes) == 20
+
+
+def test_a_term_undefined_at_some_pixels_makes_the_line_search_step_back(toy_plugin):
+    """A plugin term that is NaN at negative pixels (a log): the search shortens the step, the run goes on."""
+    undefined = []
+
+    class LogFloor(stylecap.core.component.Loss):
+        name = "log-floor"
+        layers = (IMAGE,)
+
+        def represent(self, features):
+            return {}
+
+        def forward(self, features):
+            value = torch.log(features[IMAGE]).mean()  # NaN where a pixel is below 0, as the range term allows
+            undefined.append(not torch.isfinite(value))
+            return value.square() * 0 if torch.isfinite(value) else value
+
+    stylecap.core.host.host().register(
+        type("P", (), {"register_losses": staticmethod(stylecap.hookimpl(lambda register: register(LogFloor)))}),
+        "log-floor-plugin",
+    )
+    losses = []
+    out = run(steps=30, tolerance=0, extra_losses=["log-floor:1"], progress=lambda s, t, v: losses.append(v["loss"]))
+    assert any(undefined) and torch.isfinite(out).all()
+    assert torch.isfinite(torch.tensor(losses)).all() and losses[-1] < 0.8 * losses[0]

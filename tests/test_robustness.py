@@ -534,6 +534,9 @@ def test_caption_and_gatys_option_errors_are_one_line(images, tmp_path, capsys):
     code, _, err = cli(capsys, *base, "--style", str(images.red), "--caption-backend", "none",
                        "-s", "style_layer_weights=1,2")  # fmt: skip
     assert code == 2 and "layer_weights" in err and one_line(err)
+    code, _, err = cli(capsys, *base, "--style", str(images.red), "--caption-backend", "none",
+                       "-s", "style_scale=1000")  # fmt: skip
+    assert code == 2 and "style_scale=1000.0" in err and "smaller style_scale" in err and one_line(err)
 
 
 # -- training ------------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def _channels(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def rgb_to_lab_alpha_beta(rgb: torch.Tensor) -> torch.Tensor:
-    return _mix(_LOG_LMS_TO_LAB, (_mix(_RGB_TO_LMS, rgb) + _LMS_OFFSET).log10())
+    lms = _mix(_RGB_TO_LMS, rgb)
+    lms = torch.where(lms < 0, 0.0, lms)  # an optimiser's pixels may stray below 0, where log10 is NaN; 0 keeps a gradient
+    return _mix(_LOG_LMS_TO_LAB, (lms + _LMS_OFFSET).log10())
 
 
 def lab_alpha_beta_to_rgb(lab: torch.Tensor) -> torch.Tensor:
