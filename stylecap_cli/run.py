@@ -24,7 +24,7 @@ import typer
 from stylecap.core.errors import StylecapError, UsageError, debug
 
 DEFAULT_STYLE_BACKEND = "gatys"
-DEFAULT_CAPTION_BACKEND = "retrieval"  # real sentences that fit the picture; the GANs do not yet (docs/captions.md)
+DEFAULT_CAPTION_BACKEND = "remark"  # makes sense for the picture; the GANs do not yet (docs/captions.md)
 NONE = "none"  # as a backend name: leave that step out
 
 

@@ -32,6 +32,7 @@ from stylecap.core.checkpoint import load_checkpoint, save_checkpoint
 from stylecap.core.errors import CheckpointError, ConfigError, UsageError
 from stylecap.core.pipeline import FORMAT, Pipeline
 from stylecap_cli.main import main
+from stylecap_cli.run import DEFAULT_CAPTION_BACKEND
 
 from . import toy_trainer
 from .conftest import Brightness, MeanShift, run_cli
@@ -136,7 +137,7 @@ def test_one_pixel_and_one_pixel_wide_pictures_are_styled(images, backend, optio
 
 
 def test_the_default_captioner_says_something_about_a_one_pixel_picture():
-    pipe = Pipeline.from_names(None, "seqgan", device="cpu")
+    pipe = Pipeline.from_names(None, DEFAULT_CAPTION_BACKEND, device="cpu")
     for size in ((1, 1), (1, 80)):
         assert pipe(Image.new("RGB", size, (20, 90, 200)), seed=0).caption
 

@@ -33,12 +33,11 @@ from stylecap.core.errors import UsageError
 from stylecap.core.host import registry
 from stylecap.core.imageio import SUPPORTED_SUFFIXES
 
+from ..run import DEFAULT_CAPTION_BACKEND, DEFAULT_STYLE_BACKEND  # the page's defaults are the command's
 from .jobs import Job, QueueFull, RequestError, Runner, check_backend, decode_upload, display_name, parse_options
 
 STATIC = Path(__file__).with_name("static")
 
-DEFAULT_STYLE_BACKEND = "gatys"  # as `stylecap run`
-DEFAULT_CAPTION_BACKEND = "seqgan"
 NONE = ("", "none")
 
 SECURITY_HEADERS = [

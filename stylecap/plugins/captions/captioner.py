@@ -26,6 +26,7 @@ from .text import BOS, EOS, PAD, UNK, Vocab, detokenize, tidy
 
 @dataclass
 class CaptionerConfig(ConditionedConfig):
+    weights: str = field("default", help="The model file, 'default' (the shipped one), or 'none' (untrained).")
     decode: Literal["beam", "rerank", "greedy", "sample"] = field(
         "beam",
         help="How words are chosen: beam search, or 'rerank': sample `candidates` sentences and keep those that "

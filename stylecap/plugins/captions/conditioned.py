@@ -19,7 +19,6 @@ from .tones import TONES, picture_tone
 
 @dataclass
 class ConditionedConfig:
-    weights: str = field("default", help="The backend's model file, or 'default' (the shipped one).")
     condition: str = field(
         "imagenet-concepts", help="Condition encoder (`stylecap list condition`); a paired model uses its own."
     )

@@ -9,20 +9,27 @@ import gzip
 import json
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from stylecap.core.atomic import write_bytes_atomic
 from stylecap.core.component import Captions
+from stylecap.core.config import field
 from stylecap.core.errors import UsageError
-from stylecap.plugins.captions.conditioned import ConditionedCaptioner
+from stylecap.plugins.captions.conditioned import ConditionedCaptioner, ConditionedConfig
 from stylecap.plugins.captions.corpus import CorpusOptions, Sentence, load_corpus
 from stylecap.plugins.captions.rerank import Judge
 from stylecap.plugins.captions.text import tidy, tokenize
 
 SHIPPED = Path(__file__).with_name("weights") / "chitchat-index.json.gz"
 FORMAT = "stylecap-retrieval-1"
+
+
+@dataclass
+class RetrievalConfig(ConditionedConfig):
+    weights: str = field("default", help="The index: 'default' (the shipped one), a file from save_index, or 'none'.")
 
 
 class Retrieval(ConditionedCaptioner):
@@ -33,6 +40,7 @@ class Retrieval(ConditionedCaptioner):
     """
 
     name = "retrieval"
+    Config = RetrievalConfig
 
     def __init__(self, config=None):
         super().__init__(config)

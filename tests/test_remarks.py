@@ -1,0 +1,111 @@
+"""The ``remark`` captioner: sentences that read right for every subject, carry the tone asked for, and say only
+what the condition saw."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import stylecap
+from stylecap.core.component import Colour, Condition
+from stylecap.core.imageio import read_image, to_tensor
+from stylecap.plugins.captions.rerank import COLOUR_WORDS
+from stylecap.plugins.captions.text import tokenize
+from stylecap.plugins.captions.tones import TONES, tone_of
+from stylecap.plugins.remarks.grammar import TEMPLATES, Subject, fits, say
+from stylecap.plugins.remarks.lexicon import noun
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
+SUBJECTS = {
+    "animal": ["cat", "dog"], "person": ["person", "people", "crowd"], "food": ["pizza", "potatoes"],
+    "drink": ["coffee"], "place": ["beach", "mountains"], "plant": ["flowers", "mushroom"],
+    "vehicle": ["car"], "thing": ["clock", "shoes"],
+}  # fmt: skip
+PLURAL_AGREEMENT = re.compile(r"\b(these \w+|they) (looks|is|has)\b")
+SINGULAR_AGREEMENT = re.compile(r"\bthis \w+ (look|are|have)\b")
+
+
+def filled(template):
+    """``template`` said of every subject it fits (singular, plural, people), or of nothing."""
+    if template.kinds == ("none",):
+        return [say(template, None, ["blue", "grey"])]
+    kinds = template.kinds or tuple(SUBJECTS)
+    return [say(template, Subject.of(noun(c)), ["blue", "grey"]) for k in kinds for c in SUBJECTS[k]]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda t: t.text[:40])
+def test_every_template_reads_right_and_carries_its_tone(template):
+    for text in filled(template):
+        assert "{" not in text and text[0].isupper(), text
+        assert not PLURAL_AGREEMENT.search(text) and not SINGULAR_AGREEMENT.search(text), text
+        assert tone_of(text, tokenize(text)) == template.tone, text
+
+
+def test_every_tone_can_speak_of_every_kind_painted_or_not():
+    for tone in TONES:
+        for painted in (True, False):
+            for kind, concepts in SUBJECTS.items():
+                for where in ("", "in the woods"):
+                    subject = Subject.of(noun(concepts[0]), where)
+                    assert any(t.tone == tone and fits(t, subject, painted) for t in TEMPLATES), (tone, kind, where)
+            assert any(t.tone == tone and fits(t, None, painted) for t in TEMPLATES), (tone, painted)
+
+
+def remark(monkeypatch, condition, **options):
+    backend = stylecap.create("caption", "remark", **options)
+    monkeypatch.setattr(backend, "condition", lambda image, content=None: (condition, []))
+    return backend
+
+
+PICTURE = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+BLUE = [Colour("blue", 0.6), Colour("grey", 0.3), Colour("red", 0.05)]
+
+
+def test_names_the_people_it_is_sure_of_in_their_scene_and_only_the_picture_colours(monkeypatch):
+    condition = Condition([("football", 0.9), ("beach", 0.8), ("people", 0.7), ("dog", 0.2)], colours=BLUE)
+    said = remark(monkeypatch, condition, num_captions=6, tone="plain").captions(PICTURE, content=PICTURE.flip(-1))
+    assert len(set(said.texts)) == 6
+    for text in said.texts:
+        assert "these people on the beach" in text.lower() and "football" not in text and "dog" not in text
+        assert "beach in" not in text, text
+        colours = {COLOUR_WORDS[w] for w in tokenize(text) if w in COLOUR_WORDS}
+        assert colours <= {"blue", "grey"}, text  # red covers too little to be said
+
+
+def test_says_it_cannot_tell_when_unsure_and_speaks_of_paint_only_when_restyled(monkeypatch):
+    unsure = remark(monkeypatch, Condition([("badger", 0.25), ("lemur", 0.2)], colours=BLUE), num_captions=3)
+    for text in unsure.captions(PICTURE, content=PICTURE.flip(-1)).texts:
+        assert "badger" not in text and "lemur" not in text
+    assert any(re.search(r"what this is", t.lower()) for t in unsure.captions(PICTURE).texts)
+    cat = remark(monkeypatch, Condition([("cat", 0.9)], colours=BLUE), num_captions=20, tone="plain")
+    photo = " ".join(cat.captions(PICTURE, content=PICTURE).texts).lower()
+    restyled = " ".join(cat.captions(PICTURE, content=PICTURE.flip(-1)).texts).lower()
+    assert "paint" not in photo and "paint" in restyled
+
+
+def test_the_tone_follows_the_mood_or_the_request_and_seeds_vary_the_words(monkeypatch):
+    def tones(mood, **options):
+        condition = Condition([("dog", 0.9)], colours=BLUE, mood=mood)
+        said = remark(monkeypatch, condition, num_captions=2, **options).captions(PICTURE, seed=1).texts
+        return {tone_of(t, tokenize(t)) for t in said}
+
+    assert tones({"pleasure": 0.5}) == {"cheerful"} and tones({"pleasure": -0.6}) == {"wistful"}
+    assert tones({"pleasure": 0.5}, tone="spooky") == {"spooky"}
+    backend = remark(monkeypatch, Condition([("dog", 0.9)], colours=BLUE))
+    by_seed = [backend.captions(PICTURE, seed=s).texts[0] for s in range(8)]
+    assert by_seed[0] == backend.captions(PICTURE, seed=0).texts[0] and len(set(by_seed)) > 1
+
+
+def test_options_are_checked():
+    with pytest.raises(stylecap.StylecapError, match="sure"):
+        stylecap.create("caption", "remark", sure=1.5)
+
+
+def test_a_real_photo_gets_a_remark_about_its_subject():
+    photo = to_tensor(read_image(EXAMPLES / "chelsea.jpg").rgb)
+    said = stylecap.create("caption", "remark", num_captions=2).captions(photo, seed=0)
+    assert said.condition.concepts[0][0] == "cat"
+    assert len(said.texts) == 2 and all("this cat" in t.lower() for t in said.texts)
