@@ -48,10 +48,10 @@ def polarity(text: str) -> float:
     return TextBlob(text).sentiment.polarity
 
 
-def sheet(rows: list[dict], systems: list[str], path: Path, thumb: int = 160) -> None:
+def sheet(rows: list[dict], systems: list[str], path: Path, thumb: int = 96) -> None:
     """One line per photo and style: the stylised picture, then each system's caption under its name."""
-    font = ImageFont.load_default(size=15)
-    line, width = 22, thumb + 900
+    font = ImageFont.load_default(size=13)
+    line, width = 18, thumb + 800
     height = len(rows) * max(thumb, line * len(systems)) + 10
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
@@ -61,10 +61,10 @@ def sheet(rows: list[dict], systems: list[str], path: Path, thumb: int = 160) ->
         picture.thumbnail((thumb, thumb))
         canvas.paste(picture, (5, y))
         for k, system in enumerate(systems):
-            draw.text((thumb + 15, y + k * line), f"{system}:", fill=(90, 90, 90), font=font)
-            draw.text((thumb + 175, y + k * line), row["captions"][system][:95], fill="black", font=font)
+            draw.text((thumb + 10, y + k * line), f"{system}:", fill=(90, 90, 90), font=font)
+            draw.text((thumb + 150, y + k * line), row["captions"][system][:95], fill="black", font=font)
         y += max(thumb, line * len(systems))
-    canvas.save(path, quality=88)
+    canvas.save(path, quality=70)
 
 
 def main() -> None:
@@ -83,7 +83,8 @@ def main() -> None:
     systems = {}
     for spec in args.system:
         name, _, model = spec.partition("=")
-        systems[spec if model else name] = load_backend(model) if model else stylecap.create("caption", name)
+        label = name if name not in systems else spec  # a trained model under its backend's name
+        systems[label] = load_backend(model) if model else stylecap.create("caption", name)
     names = list(systems)
     styles = {s: to_tensor(resize_max(read_image(PANEL / "styles" / f"{s}.jpg").rgb, args.size)) for s in STYLES}
     adain = stylecap.create("style", "adain")

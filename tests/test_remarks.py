@@ -79,7 +79,9 @@ def test_says_it_cannot_tell_when_unsure_and_speaks_of_paint_only_when_restyled(
     unsure = remark(monkeypatch, Condition([("badger", 0.25), ("lemur", 0.2)], colours=BLUE), num_captions=3)
     for text in unsure.captions(PICTURE, content=PICTURE.flip(-1)).texts:
         assert "badger" not in text and "lemur" not in text
-    assert any(re.search(r"what this is", t.lower()) for t in unsure.captions(PICTURE).texts)
+    unsure.config.num_captions = 20
+    for text in unsure.captions(PICTURE).texts:  # every tone says that it cannot tell
+        assert re.search(r"what (this is|i'm looking at)", text.lower()), text
     cat = remark(monkeypatch, Condition([("cat", 0.9)], colours=BLUE), num_captions=20, tone="plain")
     photo = " ".join(cat.captions(PICTURE, content=PICTURE).texts).lower()
     restyled = " ".join(cat.captions(PICTURE, content=PICTURE.flip(-1)).texts).lower()

@@ -47,7 +47,7 @@ TEMPLATES = (
     _t("cheerful", "{s} {looks} ready for a fun ride, love it!", "vehicle"),
     _t("cheerful", "Who knew {s} could look this good, love the {colour}!", "thing"),
     _t("cheerful", "Not sure what this is, but all that {colour} is gorgeous!", "none"),
-    _t("cheerful", "So much lovely {colour} here, it makes me happy.", "none"),
+    _t("cheerful", "No idea what I'm looking at, but so much lovely {colour}, it makes me happy.", "none"),
     # wistful
     _t("wistful", "Something about {s} in all that {colour} makes me a little sad."),
     _t("wistful", "{s} {looks} kind of lonely and sad, all washed out in {colour}."),
