@@ -60,6 +60,8 @@ def caption_command(
             print(json.dumps(record), flush=True)
             continue
         out.print(f"[bold]{escape(str(path))}[/bold]  {escape(result.caption or '')}")
+        for other in result.captions[1:]:  # num_captions > 1
+            out.print(f"  or: {escape(other)}")
         if explain:
             for line in explanation(condition):
                 out.print(f"  {escape(line)}")

@@ -150,8 +150,8 @@ def run_command(
             try:
                 result = _make(pipeline, job, styles, weights, seed, progress, read_image)
                 result.save(target)
-                if result.caption is not None:
-                    write_text_atomic(target.with_suffix(".txt"), result.caption + "\n")
+                if result.caption is not None:  # every caption asked for, one a line, best first
+                    write_text_atomic(target.with_suffix(".txt"), "".join(f"{c}\n" for c in result.captions))
             except _Failed as failed:
                 failures += 1
                 _report(out, err, as_json, record | {"error": failed.message})

@@ -3,6 +3,7 @@ what the condition saw."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from stylecap.plugins.captions.text import tokenize
 from stylecap.plugins.captions.tones import TONES, tone_of
 from stylecap.plugins.remarks.grammar import TEMPLATES, Subject, fits, say
 from stylecap.plugins.remarks.lexicon import noun
+
+from .conftest import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"
 SUBJECTS = {
@@ -111,3 +114,14 @@ def test_a_real_photo_gets_a_remark_about_its_subject():
     said = stylecap.create("caption", "remark", num_captions=2).captions(photo, seed=0)
     assert said.condition.concepts[0][0] == "cat"
     assert len(said.texts) == 2 and all("this cat" in t.lower() for t in said.texts)
+
+
+def test_several_captions_reach_the_text_file_and_the_caption_command(tmp_path, capsys):
+    photo = str(EXAMPLES / "chelsea.jpg")
+    args = ["--caption-backend", "remark", "-c", "num_captions=3", "--seed", "2"]
+    code, out, err = run_cli(capsys, "run", photo, "--style-backend", "none", "-o", str(tmp_path), "--json", *args)
+    said = json.loads(out)["captions"]
+    assert code == 0 and len(set(said)) == 3, err
+    assert (tmp_path / "chelsea.txt").read_text() == "".join(f"{c}\n" for c in said)
+    code, out, err = run_cli(capsys, "caption", photo, *args)
+    assert code == 0 and said[0] in out and all(f"or: {c}" in out for c in said[1:]), err

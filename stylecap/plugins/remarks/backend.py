@@ -82,7 +82,8 @@ class Remark(ConditionedCaptioner):
         """What to talk about: the people the condition is sure of, else the best thing it is sure of (a place such
         as a room last), in the best scene it is sure of ("these people on the beach"); a scene on its own when
         that is all it is sure of; None when unsure."""
-        sure = [c for c, score in condition.concepts if score >= self.config.sure and c in kinds()]
+        scores = dict(condition.concepts)
+        sure = [c for c in self.pick([condition]) if scores[c] >= self.config.sure]
         if not sure:
             return None
         things = sorted((c for c in sure if c not in WHERE), key=rank)
