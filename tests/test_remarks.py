@@ -125,3 +125,17 @@ def test_several_captions_reach_the_text_file_and_the_caption_command(tmp_path, 
     assert (tmp_path / "chelsea.txt").read_text() == "".join(f"{c}\n" for c in said)
     code, out, err = run_cli(capsys, "caption", photo, *args)
     assert code == 0 and said[0] in out and all(f"or: {c}" in out for c in said[1:]), err
+
+
+def test_a_near_tie_of_one_kind_is_said_as_the_kind_and_a_scene_beats_a_weaker_place(monkeypatch):
+    def subject(concepts, **options):
+        backend = remark(monkeypatch, Condition(concepts, colours=BLUE), tone="plain", **options)
+        return backend.subject(Condition(concepts)).s
+
+    assert subject([("church", 0.38), ("boathouse", 0.37)]) == "this place"
+    assert subject([("bird", 0.39), ("squirrel", 0.36)]) == "this animal"
+    assert subject([("bird", 0.39), ("squirrel", 0.36)], hedge=1.0) == "this bird"
+    assert subject([("dog", 0.6), ("cat", 0.3), ("car", 0.59)]) == "this dog"  # a rival of another kind is no tie
+    assert subject([("person", 0.5), ("face", 0.49)]) == "this person"  # people are never hedged
+    assert subject([("mountains", 0.5), ("volcano", 0.3)]) == "these mountains"
+    assert subject([("dog", 0.5), ("forest", 0.6)]) == "this dog in the woods"

@@ -19,7 +19,7 @@ from stylecap.plugins.captions.conditioned import ConditionedCaptioner, Conditio
 from stylecap.plugins.captions.tones import TONES
 
 from .grammar import TEMPLATES, Subject, fits, say
-from .lexicon import WHERE, kinds, noun
+from .lexicon import WHERE, Noun, kinds, noun
 
 NEUTRAL = ("grey", "black", "white")
 """Colour terms said only when the picture has no other: "all that blue", not "all that grey"."""
@@ -31,10 +31,14 @@ class RemarkConfig(ConditionedConfig):
         0.3, help="Name the subject only when the condition scores it at least this (else say what cannot be told)."
     )
     min_colour: float = field(0.1, help="Colours covering less of the picture than this share are not mentioned.")
+    hedge: float = field(
+        0.8, help="Say the kind ('this animal') when another concept of that kind scores at least this fraction of "
+        "the best one; 1: never",
+    )  # fmt: skip
 
     def validate(self) -> None:
         super().validate()
-        for name in ("sure", "min_colour"):
+        for name in ("sure", "min_colour", "hedge"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], not {getattr(self, name)}")
 
@@ -88,9 +92,19 @@ class Remark(ConditionedCaptioner):
             return None
         things = sorted((c for c in sure if c not in WHERE), key=rank)
         places = [c for c in sure if c in WHERE]
-        if not things:
-            return Subject.of(noun(places[0]))
-        return Subject.of(noun(things[0]), WHERE[places[0]] if places else "")
+        if not things or (places and noun(things[0]).kind == "place" and scores[places[0]] >= scores[things[0]]):
+            return Subject.of(self.said(places[0], condition))  # not "this volcano in the mountains"
+        return Subject.of(self.said(things[0], condition), WHERE[places[0]] if places else "")
+
+    def said(self, concept: str, condition: Condition) -> Noun:
+        """``concept``'s noun, or its kind's ("this animal") when another concept of that kind scores at least
+        ``hedge`` times as much: a general word that is right rather than a precise one that is a coin toss
+        (hedging, after Deng et al., CVPR 2012). People are never hedged: a face and a person are the same."""
+        best, scores = noun(concept), dict(condition.concepts)
+        if best.kind == "person":
+            return best
+        rival = max((s for c, s in condition.concepts if c != concept and noun(c).kind == best.kind), default=0.0)
+        return Noun(best.kind, False, best.kind) if rival >= self.config.hedge * scores[concept] else best
 
     def colours(self, colours: list[Colour]) -> list[str]:
         """Colour words to say, best first: the picture's colours by share, hues before greys."""
