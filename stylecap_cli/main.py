@@ -27,6 +27,7 @@ import stylecap
 from stylecap.core import config as config_mod
 from stylecap.core.errors import StylecapError, UsageError, debug
 
+from .export import export_command
 from .run import run_command
 from .train import train_command
 
@@ -239,6 +240,7 @@ def make_app(*, lazy: bool = False) -> typer.Typer:
     app.callback()(_root)
     app.command("run")(run_command)
     app.command("train", context_settings=TRAIN_SETTINGS)(train_command)
+    app.command("export")(export_command)
     app.command("plugins")(plugins_command)
     app.command("list")(list_command)
     app.command("info")(info_command)

@@ -57,7 +57,9 @@ NONE = "none"
 """As a backend name (``Pipeline.from_names("none", ...)``, ``--style-backend none``): leave that step out."""
 MAX_SEED = 2**63 - 1
 
-_FILE_SUFFIXES = {".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".json", ".gz", ".txt", ".tsv", ".csv", ".npz"}
+_FILE_SUFFIXES = {
+    ".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".onnx", ".json", ".gz", ".txt", ".tsv", ".csv", ".npz",
+}  # fmt: skip
 _FILE_SUFFIXES |= set(SUPPORTED_SUFFIXES)
 
 

@@ -15,13 +15,15 @@ from torch import nn
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field
-from stylecap.core.errors import CheckpointError, ConfigError
+from stylecap.core.errors import CheckpointError, ConfigError, UsageError
+from stylecap.core.export import refuse_run_options
 from stylecap.core.host import create
 from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
 
 from .decoder import Decoder
 from .frames import TemporalBlend
-from .statistics import code_vector, decoder_code, style_code, transfer
+from .graph import AdaINGraph, Exported
+from .statistics import Code, code_vector, decoder_code, style_code, transfer
 
 SHIPPED = "lite0"
 """The decoder that ships inside the package, trained for efficientnet-lite0 (docs/adain.md)."""
@@ -32,6 +34,13 @@ ENCODER, LEVELS, WIDTH, BLOCKS = "efficientnet-lite0", ["stage3", "stage2", "sta
 BORDER = 16
 """Reflected pixels around the content while it is encoded and decoded, cropped off after: without
 them the encoder's zero padding makes bright or dark rims along the picture's edges."""
+
+ARCHITECTURE = ("encoder", "encoder_weights", "levels", "width", "blocks", "condition")
+"""The options an exported model fixes: with runtime=onnx they come from the model."""
+RUN_OPTIONS = (
+    "alpha", "preserve_color", "masks", "max_size", "style_size", "precision", "frame_blend", "frame_tolerance",
+)  # fmt: skip
+"""The options that act while pictures are stylised, not on the network an export writes."""
 
 MAX_WIDTH, MAX_BLOCKS = 512, 64
 MAX_DECODER_BYTES = 2 * 2**30
@@ -75,6 +84,10 @@ class AdaINConfig:
         "(after following the camera's shift); steadier strokes, 0 off, e.g. 0.7",
     )  # fmt: skip
     frame_tolerance: float = field(0.05, help="mean colour change (0-1) at which a pixel counts as moved (frame_blend)")
+    runtime: Literal["torch", "onnx"] = field(
+        "torch", help="onnx: weights is a model written by `stylecap export adain`, run by onnxruntime on the CPU "
+        "(pip install 'stylecap[onnx]'; alpha 1, no masks, fp32; docs/export.md)",
+    )  # fmt: skip
 
     def validate(self) -> None:
         if self.width is not None and not 1 <= self.width <= MAX_WIDTH:
@@ -94,6 +107,23 @@ class AdaINConfig:
         for name in ("max_size", "style_size"):
             if getattr(self, name) is not None and getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16 pixels, not {getattr(self, name)}")
+        exported = str(self.weights).endswith(".onnx")
+        if self.runtime == "torch" and exported:
+            raise ValueError(f"weights {self.weights!r} is an exported model: add runtime=onnx")
+        if self.runtime == "onnx":
+            if not exported:
+                raise ValueError(
+                    f"runtime=onnx runs a model written by `stylecap export adain`, and weights {self.weights!r} is "
+                    "not one (export it: stylecap export adain --out adain.onnx, then weights=adain.onnx)"
+                )
+            for name, why, fine in (
+                ("alpha", "restyles fully", self.alpha == 1),
+                ("masks", "gives the whole picture one style", not self.masks),
+                ("precision", "runs in fp32", self.precision in ("auto", "fp32")),
+            ):
+                if not fine:
+                    value = getattr(self, name)
+                    raise ValueError(f"{name}={value} needs runtime=torch: the exported graph {why}; drop one of them")
 
 
 def read_weights(weights: str | None) -> tuple[dict[str, Any], dict[str, torch.Tensor] | None]:
@@ -151,6 +181,12 @@ class AdaIN(StyleBackend, nn.Module):
 
     def __init__(self, config: AdaINConfig | None = None, *, encoder: Encoder | None = None):
         super().__init__(config)
+        self.exported = None
+        self._last: tuple[list[torch.Tensor], list[Any]] = ([], [])  # the last styles and their codes
+        self.frames = TemporalBlend(self.config.frame_blend, self.config.frame_tolerance)
+        if self.config.runtime == "onnx":
+            self._open(self.config)
+            return
         found, state = read_weights(self.config.weights)
         c = self.config = replace(
             self.config,
@@ -179,11 +215,29 @@ class AdaIN(StyleBackend, nn.Module):
                 ) from None
         self.requires_grad_(False)
         self.eval()
-        self.frames = TemporalBlend(c.frame_blend, c.frame_tolerance)
+
+    def _open(self, given: AdaINConfig) -> None:
+        """runtime=onnx: the exported model; the options it fixes are taken from it (given ones must agree)."""
+        self.exported = Exported(given.weights)
+        model = self.exported.config
+        for key in ARCHITECTURE:
+            if getattr(given, key) is not None and getattr(given, key) != model.get(key):
+                raise ConfigError(
+                    f"adain: option {key}={getattr(given, key)!r} differs from {model.get(key)!r} in {given.weights}",
+                    f"drop {key}; the exported model fixes it, or export again with it",
+                )
+        self.config = replace(given, **{key: model.get(key) for key in ARCHITECTURE})
 
     @property
     def encoder(self) -> Encoder:
+        if self.exported is not None:
+            raise UsageError("adain runtime=onnx has no torch encoder", "use runtime=torch")
         return self._encoder[0]
+
+    @property
+    def style_layers(self) -> list[str]:
+        """Every layer whose code the decoder reads: the levels, then the condition's."""
+        return list(dict.fromkeys([*self.config.levels, *self.config.condition]))
 
     def stylize(
         self,
@@ -201,15 +255,51 @@ class AdaIN(StyleBackend, nn.Module):
         content = shrink(content, c.max_size)
         areas = regions("adain", c.masks if masks is None else masks, len(styles), content.shape[-2:])
         base, styles, finish = keep_colors(c.preserve_color, content, [s.to(content) for s in styles])
-        self._place(content.device)
-        layers = list(dict.fromkeys([*c.levels, *c.condition]))
-        codes = [style_code(self.encode(shrink(s, c.style_size), layers)) for s in styles]
+        if self.exported is None:
+            self._place(content.device)
+        elif areas is not None:
+            raise UsageError("adain: masks need runtime=torch (the exported graph gives one style)", "drop them")
+        codes = self.style_codes([shrink(s, c.style_size) for s in styles])
+        if self.exported is None:
+            out = self.restyle(base, codes, weights, areas)
+        else:  # codes blend linearly (graph.py)
+            out = self.exported.stylize(base, sum(w * code for w, code in zip(weights, codes)))
+        out = finish(out)
+        if c.frame_blend:  # a batch is consecutive frames
+            out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
+        if progress is not None:
+            progress(1, 1, {})
+        return out
 
-        framed, crop = self._frame(base)
+    def style_codes(self, styles: list[torch.Tensor]) -> list[Any]:
+        """Each style's code; the last call's are kept, so a folder or a video with one style encodes it once."""
+        last, codes = self._last
+        if len(last) == len(styles) and all(
+            a.shape == b.shape and a.device == b.device and torch.equal(a, b) for a, b in zip(last, styles)
+        ):
+            return codes
+        if self.exported is not None:
+            codes = [self.exported.code(s) for s in styles]
+        else:
+            codes = [style_code(self.encode(s, self.style_layers)) for s in styles]
+        self._last = (styles, codes)
+        return codes
+
+    def restyle(
+        self,
+        content: torch.Tensor,
+        codes: Sequence[Code],
+        weights: Sequence[float],
+        areas: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The decoder's picture (not clamped) of ``content`` given the styles' ``codes``, blended by ``weights``
+        or each in its region of ``areas``: framed, encoded, restyled, decoded, cropped back."""
+        c = self.config
+        framed, crop = self._frame(content)
         if areas is not None:
             areas = self._frame(areas)[0]
         needs_own = c.condition and (c.alpha < 1 or areas is not None)  # the content's code: a deeper encoding
-        features = self.encode(framed, layers if needs_own else c.levels)
+        features = self.encode(framed, self.style_layers if needs_own else c.levels)
         targets = transfer({k: features[k] for k in c.levels}, codes, weights, alpha=c.alpha, regions=areas)
         told = None
         if c.condition:
@@ -218,12 +308,16 @@ class AdaIN(StyleBackend, nn.Module):
             told = decoder_code(codes, weights, c.condition, own=own, alpha=c.alpha, regions=areas, size=size)
         with self._autocast(framed.device):
             decoded = self.decoder(targets, told)
-        out = finish(crop(decoded.float()))
-        if c.frame_blend:  # a batch is consecutive frames
-            out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
-        if progress is not None:
-            progress(1, 1, {})
-        return out
+        return crop(decoded.float())
+
+    def onnx_module(self) -> nn.Module:
+        """The network as one graph (graph.py says what it takes), for `stylecap export adain`."""
+        if self.exported is not None:
+            raise UsageError(
+                f"adain runs the exported model {self.exported.path} already", "export from runtime=torch weights"
+            )
+        refuse_run_options(self, RUN_OPTIONS)
+        return AdaINGraph(self)
 
     def _frame(self, image: torch.Tensor):
         """``styling.frame`` with a picture too small for the decoder (a 1 x 80 strip, a 1-px icon) replicated
@@ -262,7 +356,7 @@ class AdaIN(StyleBackend, nn.Module):
         self._place(image.device)
         c = self.config
         framed, crop = self._frame(image)
-        features = self.encode(framed, list(dict.fromkeys([*c.levels, *c.condition])))
+        features = self.encode(framed, self.style_layers)
         told = code_vector(style_code(features), c.condition) if c.condition else None
         with self._autocast(image.device):
             out = self.decoder({k: features[k] for k in c.levels}, told)

@@ -15,6 +15,7 @@ from stylecap.core.checkpoint import load_checkpoint, metadata_json
 from stylecap.core.component import ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field, parse_assignments
 from stylecap.core.errors import CheckpointError, ConfigError, UnknownComponentError, UsageError
+from stylecap.core.export import refuse_run_options
 from stylecap.core.host import create, registry
 from stylecap.core.styling import shrink
 
@@ -182,9 +183,46 @@ class CycleGAN(StyleBackend, nn.Module):
     ) -> torch.Tensor:
         net = self.get_submodule(self.config.direction).to(content.device)
         image = content if self.config.max_size is None else shrink(content, self.config.max_size)
-        h, w = image.shape[-2:]
-        least = max(SMALLEST, getattr(net, "multiple", 1))
-        if h < least or w < least:  # replicated out at the bottom and right, cropped back after
-            image = F.pad(image, (0, max(0, least - w), 0, max(0, least - h)), mode="replicate")
-        out = translate(net, image * 2 - 1, tile=self.config.tile, overlap=self.config.overlap, progress=progress)
-        return ((out[..., :h, :w] + 1) / 2).clamp(0, 1)
+        return picture(net, image, tile=self.config.tile, overlap=self.config.overlap, progress=progress)
+
+    def onnx_module(self) -> nn.Module:
+        """The generator of ``direction`` on the whole picture (no tiles), for `stylecap export cyclegan`."""
+        refuse_run_options(self, ("max_size", "tile", "overlap"))
+        return CycleGANGraph(self.get_submodule(self.config.direction).cpu())
+
+
+def picture(
+    net: nn.Module,
+    image: torch.Tensor,
+    *,
+    tile: int | None,
+    overlap: int = 0,
+    progress: ProgressCallback | None = None,
+) -> torch.Tensor:
+    """``net``'s translation of ``image`` (``[N, 3, H, W]`` in [0, 1]), the same size: pictures under
+    :data:`SMALLEST` pixels a side are replicated out and cropped back; ``tile`` None: no tiles."""
+    h, w = image.shape[-2:]
+    least = max(SMALLEST, getattr(net, "multiple", 1))
+    if h < least or w < least:  # replicated out at the bottom and right, cropped back after
+        image = F.pad(image, (0, max(0, least - w), 0, max(0, least - h)), mode="replicate")
+    out = translate(net, image * 2 - 1, tile=tile, overlap=overlap, progress=progress)
+    return ((out[..., :h, :w] + 1) / 2).clamp(0, 1)
+
+
+class CycleGANGraph(nn.Module):
+    """What `stylecap export cyclegan` writes: ``image`` from ``content``, pixels in [0, 1], any size from
+    :data:`SMALLEST` pixels a side, translated whole (a graph has no tiles)."""
+
+    outputs = ("image",)
+    optional = ()
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def example_inputs(self) -> dict[str, torch.Tensor]:
+        """An odd size, no multiple of the generator's: the trace takes the padding branch."""
+        return {"content": torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(0))}
+
+    def forward(self, content: torch.Tensor) -> torch.Tensor:
+        return picture(self.net, content, tile=None)

@@ -78,13 +78,13 @@ def translate(
     net: nn.Module,
     image: torch.Tensor,
     *,
-    tile: int,
+    tile: int | None,
     overlap: int,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> torch.Tensor:
-    """``net`` applied to ``image`` (``[N, 3, H, W]``); pictures larger than ``tile`` go in tiles
-    that share the statistics of the whole picture shrunk to one tile."""
-    if max(image.shape[-2:]) <= tile:
+    """``net`` applied to ``image`` (``[N, 3, H, W]``); pictures larger than ``tile`` (not None) go in
+    tiles that share the statistics of the whole picture shrunk to one tile."""
+    if tile is None or max(image.shape[-2:]) <= tile:
         return run_padded(net, image)
     with shared_statistics(net, shrink(image, tile)):
         return tiled(net, image, tile=tile, overlap=overlap, progress=progress)

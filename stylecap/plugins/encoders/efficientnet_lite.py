@@ -7,7 +7,6 @@ A compact rewrite of the network (ReLU6, no squeeze-excitation, TensorFlow 'SAME
 from __future__ import annotations
 
 import importlib.resources
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,14 +43,17 @@ STEM, HEAD, CLASSES = 32, 1280, 1000
 class SameConv2d(nn.Conv2d):
     """Conv2d padded like TensorFlow's 'SAME', as the weights were trained: at stride 2 on an
     even size it pads one pixel more at the bottom/right than at the top/left. Even padding is
-    left to the convolution itself: a padded copy of the input costs about a tenth of a CPU step."""
+    left to the convolution itself: a padded copy of the input costs about a tenth of a CPU step.
+
+    The arithmetic also suits a trace (``torch.onnx.export``), where sizes are tensors: the padding of a
+    strided convolution stays a function of the size, so an exported graph takes any size."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = []
         for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            total = k - 1 if s == 1 else max(k - s + (-size) % s, 0)  # (ceil(size / s) - 1) * s + k - size
             pad += [total // 2, total - total // 2]
-        if pad[0] == pad[1] and pad[2] == pad[3]:
+        if not any(isinstance(p, torch.Tensor) for p in pad) and pad[0] == pad[1] and pad[2] == pad[3]:
             return F.conv2d(x, self.weight, self.bias, self.stride, (pad[2], pad[0]), self.dilation, self.groups)
         return super().forward(F.pad(x, pad))
 
