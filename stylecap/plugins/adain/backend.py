@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylecap.core import guided
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
+from stylecap.core.color import to_yiq
 from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field
 from stylecap.core.errors import CheckpointError, ConfigError, UsageError
 from stylecap.core.export import refuse_run_options
 from stylecap.core.host import create
-from stylecap.core.styling import ColorMode, blend_weights, frame, keep_colors, regions, shrink
+from stylecap.core.styling import ColorMode, blend_weights, fit_size, frame, keep_colors, regions, resize, shrink
 
 from .decoder import Decoder
 from .frames import TemporalBlend
@@ -38,9 +40,16 @@ them the encoder's zero padding makes bright or dark rims along the picture's ed
 ARCHITECTURE = ("encoder", "encoder_weights", "levels", "width", "blocks", "condition")
 """The options an exported model fixes: with runtime=onnx they come from the model."""
 RUN_OPTIONS = (
-    "alpha", "preserve_color", "masks", "max_size", "style_size", "precision", "frame_blend", "frame_tolerance",
+    "alpha", "preserve_color", "masks", "max_size", "style_size", "work_size", "precision", "frame_blend",
+    "frame_tolerance",
 )  # fmt: skip
 """The options that act while pictures are stylised, not on the network an export writes."""
+
+MIN_WORK_SIZE = 64
+"""The smallest ``work_size``: below it the network sees too few pixels to draw any stroke."""
+MIN_WORK_SIDE = 32
+"""The shorter side of the working picture is kept at least this (or the content's own): a long strip
+worked at ``work_size`` would otherwise be a few pixels high (and under the exported graph's 17)."""
 
 MAX_WIDTH, MAX_BLOCKS = 512, 64
 MAX_DECODER_BYTES = 2 * 2**30
@@ -66,6 +75,10 @@ class AdaINConfig:
     masks: list[Path] = field([], help="one grey mask image per style (white = where that style goes)")
     max_size: int | None = field(1024, help="longer side of the output in pixels (the content is only shrunk)")
     style_size: int | None = field(512, help="style pictures are shrunk to this longer side: smaller, bigger strokes")
+    work_size: int | None = field(
+        None, help="stylise at this longer side (at least 64) and bring the result to full size by guided "
+        "upsampling (the photo's edges, the style's colours): faster, finer strokes lost; None: full size",
+    )  # fmt: skip
     encoder: str | None = field(None, help="registered encoder; None: the one the weights were trained with")
     encoder_weights: str | None = field(None, help="the encoder's weights (name or file); None: its default")
     levels: list[str] | None = field(
@@ -107,6 +120,10 @@ class AdaINConfig:
         for name in ("max_size", "style_size"):
             if getattr(self, name) is not None and getattr(self, name) < 16:
                 raise ValueError(f"{name} must be at least 16 pixels, not {getattr(self, name)}")
+        if self.work_size is not None and self.work_size < MIN_WORK_SIZE:
+            raise ValueError(
+                f"work_size must be at least {MIN_WORK_SIZE} pixels (or none: full size), not {self.work_size}"
+            )
         exported = str(self.weights).endswith(".onnx")
         if self.runtime == "torch" and exported:
             raise ValueError(f"weights {self.weights!r} is an exported model: add runtime=onnx")
@@ -260,16 +277,41 @@ class AdaIN(StyleBackend, nn.Module):
         elif areas is not None:
             raise UsageError("adain: masks need runtime=torch (the exported graph gives one style)", "drop them")
         codes = self.style_codes([shrink(s, c.style_size) for s in styles])
+        small = self._work(base)
+        if areas is not None:
+            areas = resize(areas, small.shape[-2:])
         if self.exported is None:
-            out = self.restyle(base, codes, weights, areas)
+            out = self.restyle(small, codes, weights, areas)
         else:  # codes blend linearly (graph.py)
-            out = self.exported.stylize(base, sum(w * code for w, code in zip(weights, codes)))
+            out = self.exported.stylize(small, sum(w * code for w, code in zip(weights, codes)))
+        if small is not base:  # clamped first: torch's decoder output is not, the exported graph's is
+            out = guided.upsample(out.clamp(0, 1), self._guide(small), self._guide(base), residual=self.residual)
         out = finish(out)
         if c.frame_blend:  # a batch is consecutive frames
             out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
         if progress is not None:
             progress(1, 1, {})
         return out
+
+    guide: Literal["luminance", "color"] = "luminance"
+    """What ``work_size``'s guided upsampling fits the result to: the photo's luminance (a gain and an offset per
+    channel: half the maps to enlarge of a 3 x 3 colour matrix, measured in docs/studies/adain-speed.md)."""
+    residual = True
+    """Add back, plainly enlarged, the low-resolution texture the fit misses (``guided.upsample``)."""
+
+    def _guide(self, image: torch.Tensor) -> torch.Tensor:
+        return image if self.guide == "color" else to_yiq(image)[:, :1]
+
+    def _work(self, image: torch.Tensor) -> torch.Tensor:
+        """``image`` shrunk to ``work_size`` (its shorter side kept at least :data:`MIN_WORK_SIDE`), or itself
+        when that is off or would not make it smaller."""
+        longer = self.config.work_size
+        h, w = image.shape[-2:]
+        if longer is None or max(h, w) <= longer:
+            return image
+        longer = max(longer, round(max(h, w) * min(MIN_WORK_SIDE, h, w) / min(h, w)))
+        size = fit_size((h, w), longer)
+        return image if size == (h, w) else resize(image, size)
 
     def style_codes(self, styles: list[torch.Tensor]) -> list[Any]:
         """Each style's code; the last call's are kept, so a folder or a video with one style encodes it once."""
