@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning user-fixable errors into one line and an exit code.
 
     SIGTERM unwinds like Ctrl-C while a command runs, so the temporary files of a write are removed."""
+    # Before torch loads OpenMP: idle threads sleep instead of spinning. When other work shares the cores, spinning
+    # threads starve the ones with work: a Gatys run took 8x the wall time (docs/performance.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _prepare_streams()
     command = typer.main.get_command(make_app(lazy=True))
     in_main = threading.current_thread() is threading.main_thread()
