@@ -52,6 +52,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from look import gram_distance, palette_distance
 from PIL import Image
 
 import stylecap
@@ -278,43 +279,6 @@ def cuda_speed(args: argparse.Namespace) -> None:
     print(f"speed-up (reference / gatys): {medians['reference'] / medians['gatys']:.2f}x")
 
 
-def lab(image: torch.Tensor) -> torch.Tensor:
-    """CIE Lab (D65) of an sRGB picture ``[1, 3, H, W]`` in [0, 1], as ``[H*W, 3]``."""
-    rgb = image.clamp(0, 1)[0].flatten(1).T.double()
-    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    to_xyz = torch.tensor(
-        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], dtype=torch.float64
-    )
-    xyz = linear @ to_xyz.T / torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64)
-    f = torch.where(xyz > (6 / 29) ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
-
-
-def palette_distance(image: torch.Tensor, style: torch.Tensor, samples: int = 16384, directions: int = 64) -> float:
-    """Sliced Wasserstein-1 distance between the two pictures' colours in Lab (seeded: the same
-    pixels and directions every call): mean over random directions of the mean gap between sorted projections."""
-    generator = torch.Generator().manual_seed(0)
-    axes = torch.randn(3, directions, generator=generator, dtype=torch.float64)
-    axes /= axes.norm(dim=0)
-    sorted_ = []
-    for picture_ in (image, style):
-        colours = lab(picture_)
-        picked = colours[torch.randint(len(colours), (samples,), generator=generator)]
-        sorted_.append((picked @ axes).sort(0).values)
-    return (sorted_[0] - sorted_[1]).abs().mean().item()
-
-
-def vgg_gram_distance(vgg, image: torch.Tensor, style: torch.Tensor) -> float:
-    """Relative Gram error ‖G − G_style‖² / ‖G_style‖², mean over a random-init VGG19's style layers."""
-    from stylecap.plugins.losses.terms import gram
-
-    layers = list(vgg.style_layers)
-    with torch.no_grad():
-        ours, theirs = vgg.features(image.clamp(0, 1), layers), vgg.features(style, layers)
-    errors = [(gram(ours[k]) - gram(theirs[k])).square().sum() / gram(theirs[k]).square().sum() for k in layers]
-    return float(sum(errors) / len(errors))
-
-
 def full_size_loss(gatys: Gatys, encoder, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
     """The backend's objective (its terms and weights) at the output's size, on the final (clamped) picture."""
     objective = gatys._objective(encoder)
@@ -385,11 +349,11 @@ def time_to_quality(args: argparse.Namespace) -> None:
             row[name]["picture"] = stem
         measure = full_size_loss(backends["reference"][size], encoder, content, style)
         styled = backends["reference"][size]._styles([style], [1.0], content.shape[-2:])[0][0]
-        start = {"palette": palette_distance(content, styled), "vgg": vgg_gram_distance(vgg, content, styled)}
+        start = {"palette": palette_distance(content, styled), "vgg": gram_distance(vgg, content, styled)}
         for name, image in results.items():
             row[name] |= measure(image)
             row[name]["palette"] = palette_distance(image, styled)
-            row[name]["vgg"] = vgg_gram_distance(vgg, image, styled)
+            row[name]["vgg"] = gram_distance(vgg, image, styled)
             for key in ("palette", "vgg"):
                 row[name][f"{key}_moved"] = 1 - row[name][key] / start[key]
         row["start"] = start

@@ -15,6 +15,7 @@ from stylecap.core.errors import CheckpointError, ConfigError
 from stylecap.core.imageio import to_tensor
 from stylecap.plugins.adain.frames import global_shift
 from stylecap.plugins.adain.statistics import adain, blend, code_vector, decoder_code, mean_std, style_code, transfer
+from stylecap.plugins.adain.training import color_distance
 
 from .conftest import check_resume_is_exact, metrics, run_cli
 
@@ -314,6 +315,30 @@ def test_a_conditioned_decoder_trains_resumes_and_fine_tunes_a_plain_one(folders
     with pytest.raises(ConfigError, match="is a conditioned decoder"):
         init = str(run / "final" / "style.safetensors")
         stylecap.train("style", "adain", out=tmp_path / "back", init=init, **folders, **TRAIN)
+
+
+def test_the_colour_loss_is_zero_for_the_same_colours_anywhere_and_grows_with_the_gap():
+    torch.manual_seed(0)
+    style, photo = smooth(1, 32, (1, 0.2, 0.1)), smooth(0, 32)
+    shuffled = style.flatten(2)[..., torch.randperm(32 * 32)].view_as(style)
+    assert color_distance(shuffled, style) < 1e-6  # the same palette in another arrangement
+    assert color_distance(style.expand(2, -1, -1, -1), torch.cat([style, photo])) > 0  # per pair, mean over the batch
+    gaps = [color_distance(photo + t * (style - photo), style).item() for t in (0.0, 0.5, 0.9)]
+    assert gaps[0] > gaps[1] > gaps[2] > 0, gaps
+    bigger = torch.nn.functional.interpolate(style, size=48, mode="nearest")  # other pixel counts: by quantiles
+    assert color_distance(bigger, style) < 0.05 * gaps[0]
+
+
+def test_the_colour_loss_trains_the_palette_and_resumes_exactly(folders, tmp_path):
+    run = tmp_path / "run"
+    options = {"steps": 30, "lr": 3e-3, "style_weight": 0, "color_weight": 10}
+    stylecap.train("style", "adain", out=run, **options, **folders, **TRAIN)
+    rows = metrics(run)
+    assert sum(r["color"] for r in rows[-5:]) < 0.7 * sum(r["color"] for r in rows[:5])
+    plain = tmp_path / "plain"
+    stylecap.train("style", "adain", out=plain, steps=2, **folders, **TRAIN)
+    assert "color" not in metrics(plain)[0]  # off by default
+    check_resume_is_exact("style", "adain", tmp_path / "resumed", steps=6, color_weight=10, **folders, **TRAIN)
 
 
 def test_crop_size_must_suit_the_decoder(folders, tmp_path):

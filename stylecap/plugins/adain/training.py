@@ -3,7 +3,8 @@
 The encoder stays frozen. Each step restyles a batch of content crops with a batch of style
 crops (pair i with pair i), decodes, re-encodes the result and asks for (Huang & Belongie 2017)
 its deepest features to match the AdaIN target (content loss) and its channel means and
-deviations at the style layers to match the style's (style loss).
+deviations at the style layers to match the style's (style loss). Optionally its colours match the
+style crop's as a distribution (colour loss): the style loss alone leaves a photo's palette in place.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class AdaINTrainConfig(TrainConfig):
     )
     content_weight: float = field(1.0, help="weight of the content loss (deepest level against the AdaIN target)")
     style_weight: float = field(10.0, help="weight of the style loss (mean and std over the style layers)")
+    color_weight: float = field(
+        0.0, help="weight of the colour loss (sliced Wasserstein distance of the RGB colours to the style's); 0: off"
+    )
     lr: float = field(1e-4, help="Adam learning rate")
     batch_size: int = field(8, help="global batch size")
     lr_schedule: Schedule = field("cosine", help="learning-rate factor over the run: constant, linear, cosine, ...")
@@ -63,14 +67,26 @@ class AdaINTrainConfig(TrainConfig):
                 raise ValueError(f"{name} is required: a folder of pictures")
         if not 16 <= self.crop_size <= self.load_size:
             raise ValueError(f"crop_size must be from 16 to load_size ({self.load_size}), not {self.crop_size}")
-        if self.content_weight < 0 or self.style_weight < 0 or self.lr <= 0:
-            raise ValueError("content_weight and style_weight must not be negative, and lr must be positive")
+        if min(self.content_weight, self.style_weight, self.color_weight) < 0 or self.lr <= 0:
+            raise ValueError("content_weight, style_weight and color_weight must not be negative, lr must be positive")
         if not self.levels:
             raise ValueError("levels must name at least one encoder layer")
         if self.blocks < 0:
             raise ValueError(f"blocks must not be negative, not {self.blocks}")
         if self.init not in (None, SHIPPED) and not Path(self.init).is_file():
             raise ValueError(f"init {self.init!r} is neither {SHIPPED!r} nor a decoder file (.safetensors)")
+
+
+def color_distance(image: torch.Tensor, style: torch.Tensor, directions: int = 32) -> torch.Tensor:
+    """Sliced Wasserstein-1 distance between the colours of each picture ``[B, 3, H, W]`` and of its style
+    ``[B, 3, h, w]``, mean over the batch: the mean gap between sorted projections on random directions (from
+    torch's RNG, so a resumed run draws the same). Zero for the same colours in any arrangement; unlike the
+    style loss's means and deviations it sees the palette's shape (which colours, how much of each)."""
+    axes = F.normalize(torch.randn(3, directions, device=image.device), dim=0)
+    ours, theirs = (torch.einsum("bcn,cd->bdn", x.float().flatten(2), axes).sort(-1).values for x in (image, style))
+    if theirs.shape[-1] != ours.shape[-1]:  # the style's quantiles at the picture's pixel count
+        theirs = F.interpolate(theirs, size=ours.shape[-1], mode="linear", align_corners=True)
+    return (ours - theirs).abs().mean()
 
 
 class AdaINTrainer(Trainer):
@@ -140,9 +156,13 @@ class AdaINTrainer(Trainer):
     def train_step(self, batch: Any, engine: Any) -> dict[str, torch.Tensor]:
         c = self.config
         parts = self.losses(*batch, engine)
-        loss = c.content_weight * parts["content"] + c.style_weight * parts["style"]
+        logged = {"content": parts["content"], "style": parts["style"]}
+        if c.color_weight:  # off: no random directions drawn, so runs without it are as before
+            logged["color"] = color_distance(parts["out"], batch[1])
+        weights = {"content": c.content_weight, "style": c.style_weight, "color": c.color_weight}
+        loss = sum(weights[k] * v for k, v in logged.items())
         engine.optimize("decoder", loss)
-        return {"loss": loss, "content": parts["content"], "style": parts["style"]}
+        return {"loss": loss, **logged}
 
     def sample(self, engine: Any) -> Image.Image:
         """Rows of content, style, result on the first four pairs."""
