@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import look
 import torch
 import torch.nn.functional as F
 from look import gram_distance, palette_distance
@@ -391,23 +392,12 @@ def contact_sheet(rows: list[dict], folder: Path, path: Path, count: int, tile: 
         if (r["content"], r["style"]) not in seen:
             seen.add((r["content"], r["style"]))
             picked.append(r)
-    picked = picked[:count]
-
-    def fit(image: Image.Image) -> Image.Image:
-        image = image.copy()
-        image.thumbnail((tile, tile), Image.Resampling.LANCZOS)
-        box = Image.new("RGB", (tile, tile), "white")
-        box.paste(image, ((tile - image.width) // 2, (tile - image.height) // 2))
-        return box
-
-    page = Image.new("RGB", (4 * tile, len(picked) * tile), "white")
-    for i, r in enumerate(picked):
+    lines = []
+    for r in picked[:count]:
         size = max(r["size"])
-        images = [to_pil(offline(r["content"], size)), to_pil(offline(r["style"], size))]
-        images += [Image.open(folder / r[name]["picture"]) for name in ("reference", "new")]
-        for j, image in enumerate(images):
-            page.paste(fit(image), (j * tile, i * tile))
-    page.save(path, quality=88, optimize=True)
+        lines.append([to_pil(offline(r["content"], size)), to_pil(offline(r["style"], size))])
+        lines[-1] += [folder / r[name]["picture"] for name in ("reference", "new")]
+    look.contact_sheet(lines, path, (tile, tile))
 
 
 def profile(args: argparse.Namespace) -> None:

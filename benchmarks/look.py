@@ -138,15 +138,18 @@ def edge_correlation(image: torch.Tensor, photo: torch.Tensor) -> float:
 
 
 def contact_sheet(
-    rows: Sequence[Sequence[str | Path]], path: Path, tile: tuple[int, int] = (240, 168), max_bytes: int = 300_000
+    rows: Sequence[Sequence[str | Path | Image.Image]],
+    path: Path,
+    tile: tuple[int, int] = (240, 168),
+    max_bytes: int = 300_000,
 ) -> Path:
-    """One row of pictures (files) per line of ``rows``, each fitted into a ``tile`` (width, height) box on
+    """One row of pictures (files or images) per line of ``rows``, each fitted into a ``tile`` (width, height) box on
     white, saved as the best-quality JPEG that stays under ``max_bytes`` (docs keep their pictures small)."""
     (w, h), gap = tile, 4
     page = Image.new("RGB", (max(map(len, rows)) * w, len(rows) * h), "white")
     for i, row in enumerate(rows):
         for j, file in enumerate(row):
-            image = Image.open(file).convert("RGB")
+            image = (file if isinstance(file, Image.Image) else Image.open(file)).convert("RGB")
             image.thumbnail((w - gap, h - gap), Image.Resampling.LANCZOS)
             page.paste(image, (j * w + (w - image.width) // 2, i * h + (h - image.height) // 2))
     for quality in range(90, 40, -5):
