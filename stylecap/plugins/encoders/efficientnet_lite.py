@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +80,12 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-def build_network() -> nn.Sequential:
-    """Children ``stem``, ``stage1``..``stage7``, ``logits``: exactly the encoder's layers."""
+def build_network(stages: Sequence[tuple[int, ...]] = STAGES) -> nn.Sequential:
+    """Children ``stem``, ``stage1``..``stage7``, ``logits``: exactly the encoder's layers (``stages``: Lite0's, or
+    a bigger sibling's)."""
     children = {"stem": conv_bn(3, STEM, 3, 2)}
     cin = STEM
-    for i, (blocks, kernel, stride, expansion, cout) in enumerate(STAGES, 1):
+    for i, (blocks, kernel, stride, expansion, cout) in enumerate(stages, 1):
         stage = []
         for b in range(blocks):  # the first block of a stage changes width and resolution
             stage.append(MBConv(cin, cout, kernel, stride if b == 0 else 1, expansion))
@@ -107,10 +109,12 @@ REFERENCE_BLOCK_KEYS = {
 }  # fmt: skip
 
 
-def from_reference(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def from_reference(
+    state: dict[str, torch.Tensor], stages: Sequence[tuple[int, ...]] = STAGES
+) -> dict[str, torch.Tensor]:
     """Rename ``efficientnet_lite_pytorch`` keys (``_blocks.4._bn1.weight`` -> ``net.stage3.1.depthwise.1.weight``);
     other keys pass through, so the encoder's own state dicts load too."""
-    blocks = [f"stage{i}.{b}" for i, stage in enumerate(STAGES, 1) for b in range(stage[0])]
+    blocks = [f"stage{i}.{b}" for i, stage in enumerate(stages, 1) for b in range(stage[0])]
     out = {}
     for key, value in state.items():
         head, _, rest = key.partition(".")
