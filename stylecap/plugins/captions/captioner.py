@@ -141,9 +141,6 @@ class Captioner(ConditionedCaptioner):
 
     # -- captioning ----------------------------------------------------------------------
 
-    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
-        return self.captions(image, content=content).texts[0]
-
     def captions(self, image: torch.Tensor, *, content: torch.Tensor | None = None, seed: int = 0) -> Captions:
         self._require()
         condition, per_picture = self.condition(image, content=content)

@@ -59,6 +59,10 @@ class ConditionedCaptioner(CaptionBackend):
         self._encoders: dict[str, ConditionEncoder] | None = None
         self._pixel_facts: ConditionEncoder | None = None
 
+    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
+        """The best of :meth:`captions` (which subclasses say)."""
+        return self.captions(image, content=content).texts[0]
+
     @property
     def paired(self) -> bool:
         """Conditioned on pooled picture features rather than concepts (models trained on paired data)."""

@@ -79,9 +79,6 @@ class Remark(ConditionedCaptioner):
                 break
         return Captions(texts[: self.config.num_captions], condition)
 
-    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
-        return self.captions(image, content=content).texts[0]
-
     def subject(self, condition: Condition) -> Subject | None:
         """What to talk about: the people the condition is sure of, else the best thing it is sure of (a place such
         as a room last), in the best scene it is sure of ("these people on the beach"); a scene on its own when

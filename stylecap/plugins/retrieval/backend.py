@@ -79,9 +79,6 @@ class Retrieval(ConditionedCaptioner):
         judge = self.judge(condition)
         return Captions([tidy(t) for t in self.choose(judge, seed)], condition)
 
-    def caption(self, image: torch.Tensor, *, content: torch.Tensor | None = None) -> str:
-        return self.captions(image, content=content).texts[0]
-
     def choose(self, judge: Judge, seed: int) -> list[str]:
         """The ``num_captions`` best sentences for ``judge``; among equally good ones the seed chooses."""
         pool = sorted({i for c in judge.concepts for i in self.by_concept.get(c, ())})
