@@ -121,6 +121,9 @@ class ConditionedCaptioner(CaptionBackend):
     def judge(self, condition: Condition) -> Judge:
         """How candidate sentences are judged for this picture: the concepts to talk about, its colours, and the
         tone asked for (``tone=auto``: the one its feeling asks for)."""
-        tone = picture_tone(condition.mood) if self.config.tone == "auto" else self.config.tone
         concepts = [] if self.paired else self.pick([condition])
-        return Judge(concepts, [c.term for c in condition.colours], tone)
+        return Judge(concepts, [c.term for c in condition.colours], self.tone(condition))
+
+    def tone(self, condition: Condition) -> str:
+        """The tone asked for; ``tone=auto``: the one the picture's mood asks for."""
+        return picture_tone(condition.mood) if self.config.tone == "auto" else self.config.tone

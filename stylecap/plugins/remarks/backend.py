@@ -65,7 +65,7 @@ class Remark(ConditionedCaptioner):
 
     def captions(self, image: torch.Tensor, *, content: torch.Tensor | None = None, seed: int = 0) -> Captions:
         condition, _ = self.condition(image, content=content)
-        tone = self.judge(condition).tone
+        tone = self.tone(condition)
         painted = content is not None and (content.shape != image.shape or not torch.equal(content, image))
         subject = self.subject(condition)
         colours = self.colours(condition.colours)
