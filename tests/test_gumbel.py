@@ -329,6 +329,14 @@ def test_each_gan_refuses_to_warm_start_from_the_other_kind_of_generator(gan, tm
         gumbel_init(lstm)
 
 
+def test_a_seqgan_run_folder_warm_starts_seqgan_as_its_lstm(tmp_path):
+    shipped = stylecap.create("caption", "seqgan")
+    stylecap.Pipeline(None, shipped).save(tmp_path / "run" / "final")  # a seqgan run: an MLE phase to go on from
+    lstm = seqgan_init(tmp_path / "run")
+    assert lstm.name == "mle-lstm" and lstm.vocab.words == shipped.vocab.words and lstm.tones == shipped.tones
+    assert all(torch.equal(v, shipped.net.state_dict()[k]) for k, v in lstm.net.state_dict().items())
+
+
 def test_resume_after_a_kill_repeats_the_uninterrupted_run(corpus, tmp_path):
     options = dict(mle_steps=2, d_pretrain_steps=2, steps=6, mle_every=2, gan_loss="hinge", relaxation="soft",
                    beta_schedule="linear", feature_matching=0.5, **corpus, **(TINY | {"log_every": 1}))  # fmt: skip

@@ -62,10 +62,14 @@ def load_generator(path: str | Path, kind: type[Captioner]) -> Captioner:
     path = Path(path)
     folder = next((p for p in (path, path / "final") if (p / "pipeline.json").is_file()), None)
     hint = f"give a run folder or model file of {kind.name} (stylecap train caption {kind.name})"
+    state = None
     if folder is not None:
         backend = Pipeline.load(folder).caption
+        if not isinstance(backend, kind) and isinstance(getattr(backend, "net", None), kind.network):
+            state = backend.state_dict()  # a sibling of the same network: a seqgan run goes on as an mle-lstm one
     else:
         state = load_checkpoint(path)[0]
+    if state is not None:
         backend = kind(kind.Config(weights="none"))
         try:
             backend.load_state_dict(state)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Retrains the shipped caption models on the cleaned corpus with tones: an LSTM prior on every cleaned
+# sentence, then (on the sentences that mention a concept) its MLE baseline and its SeqGAN fine-tune; the same
+# for the Gumbel-softmax transformer. One CPU thread per chain; run both chains at once on two cores:
+#   scripts/train_caption_gans.sh lstm runs/r20 &  scripts/train_caption_gans.sh transformer runs/r20 &
+# Then ship with: python -c "from stylecap.plugins.captions.cli import load_backend; load_backend(RUN).save(FILE, half=True)"
+set -euo pipefail
+chain=$1; out=$2
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+common=(--min-count 15 --log-every 100)
+case $chain in
+  lstm)
+    stylecap train caption mle-lstm --out "$out/lstm-prior" --no-mentions-only --steps 3000 --embed 64 \
+        --hidden 160 --batch-size 48 --lr 5e-3 --lr-schedule cosine "${common[@]}"
+    # The MLE baseline: the prior's teacher forcing continued on the concept sentences, as the GAN's first phase.
+    stylecap train caption seqgan --init "$out/lstm-prior" --out "$out/lstm-mle" --mle-steps 400 --steps 400 \
+        --lr 1e-3 "${common[@]}"
+    stylecap train caption seqgan --init "$out/lstm-mle" --out "$out/seqgan" --steps 700 \
+        --d-pretrain-steps 200 --lr-d 1e-3 --log-every 50 ;;
+  transformer)
+    stylecap train caption gumbel-transformer --out "$out/gt-prior" --no-mentions-only --steps 3000 \
+        --mle-steps 3000 --batch-size 48 --lr 1e-3 --lr-schedule cosine --warmup-steps 100 --seed 1 "${common[@]}"
+    stylecap train caption gumbel-transformer --init "$out/gt-prior" --out "$out/gt-mle" --mle-steps 400 \
+        --steps 400 --lr 3e-4 --seed 1 "${common[@]}"
+    stylecap train caption gumbel-transformer --init "$out/gt-mle" --out "$out/gt-gan" --steps 1200 \
+        --d-pretrain-steps 200 --lr 2e-4 --lr-g 3e-5 --lr-d 3e-4 --mle-every 2 --log-every 50 --seed 1 \
+        --discriminator caption-soft-transformer ;;
+  *) echo "chain must be lstm or transformer, not '$chain'" >&2; exit 2 ;;
+esac
