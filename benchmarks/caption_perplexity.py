@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,10 @@ from stylecap.plugins.captions.training import SentenceData
 
 
 def perplexity(model, sentences, batch_size: int = 256) -> tuple[float, float]:
-    """(perplexity per token, the share of words outside the model's vocabulary)."""
+    """(perplexity per token, the share of words outside the model's vocabulary). Concepts a model does not know
+    (an older model lacks the detectors' "people", "beach" ...) are left out of its condition."""
+    known = set(model.concepts)
+    sentences = [replace(s, concepts=tuple(c for c in s.concepts if c in known)) for s in sentences]
     data = SentenceData(sentences, model.vocab, model.concepts, 24, 0.0, model.tones)
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size)
     total, count = 0.0, 0
