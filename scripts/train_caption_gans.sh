@@ -15,14 +15,14 @@ case $chain in
     # The MLE baseline: the prior's teacher forcing continued on the concept sentences, as the GAN's first phase.
     stylecap train caption seqgan --init "$out/lstm-prior" --out "$out/lstm-mle" --mle-steps 400 --steps 400 \
         --lr 1e-3 "${common[@]}"
-    stylecap train caption seqgan --init "$out/lstm-mle" --out "$out/seqgan" --steps 700 \
+    stylecap train caption seqgan --init "$out/lstm-mle" --out "$out/seqgan" --steps 600 \
         --d-pretrain-steps 200 --lr-d 1e-3 --log-every 50 ;;
   transformer)
     stylecap train caption gumbel-transformer --out "$out/gt-prior" --no-mentions-only --steps 3000 \
         --mle-steps 3000 --batch-size 48 --lr 1e-3 --lr-schedule cosine --warmup-steps 100 --seed 1 "${common[@]}"
     stylecap train caption gumbel-transformer --init "$out/gt-prior" --out "$out/gt-mle" --mle-steps 400 \
         --steps 400 --lr 3e-4 --seed 1 "${common[@]}"
-    stylecap train caption gumbel-transformer --init "$out/gt-mle" --out "$out/gt-gan" --steps 1200 \
+    stylecap train caption gumbel-transformer --init "$out/gt-mle" --out "$out/gt-gan" --steps 1000 \
         --d-pretrain-steps 200 --lr 2e-4 --lr-g 3e-5 --lr-d 3e-4 --mle-every 2 --log-every 50 --seed 1 \
         --discriminator caption-soft-transformer ;;
   *) echo "chain must be lstm or transformer, not '$chain'" >&2; exit 2 ;;

@@ -91,6 +91,8 @@ def test_vocab_min_count_and_unk():
     vocab = Vocab.build([["a", "b", "a"], ["a", "c", "b"]], min_count=2)
     assert vocab.words[4:] == ["a", "b"]
     assert vocab.decode(vocab.encode(["a", "zzz", "b"])) == ["a", "<unk>", "b"]
+    rare = Vocab.build([["a", "b", "a"], ["a", "c", "b"]], min_count=2, keep=["c", "zzz"])
+    assert rare.words[4:] == ["a", "b", "c"]  # a concept's word stays however rare; one never seen is not added
     assert detokenize(tokenize("Wow, it's a cat!")) == "wow, it's a cat!"
     with pytest.raises(ValueError, match="starts with"):
         Vocab(["a", "b"])

@@ -32,10 +32,13 @@ class Vocab:
             raise ValueError(f"a vocabulary starts with {SPECIALS}, this one with {self.words[:4]}")
 
     @classmethod
-    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> Vocab:
-        counts = Counter(w for s in sentences for w in s)
+    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1, keep: Iterable[str] = ()) -> Vocab:
+        """The words seen at least ``min_count`` times, and the words of ``keep`` seen at all: a concept's name
+        stays sayable however rare it is in a wide corpus."""
+        counts, keep = Counter(w for s in sentences for w in s), set(keep)
         kept = sorted(
-            (w for w, n in counts.items() if n >= min_count and w not in SPECIALS), key=lambda w: (-counts[w], w)
+            (w for w, n in counts.items() if (n >= min_count or w in keep) and w not in SPECIALS),
+            key=lambda w: (-counts[w], w),
         )
         return cls([*SPECIALS, *kept])
 

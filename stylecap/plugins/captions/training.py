@@ -162,8 +162,9 @@ class CaptionTrainer(Trainer):
         cfg = self.config
         options = CorpusOptions(cfg.corpus, cfg.min_words, cfg.max_words, seed=0, mentions_only=cfg.mentions_only)
         self.corpus = load_corpus(options, cfg.cache_dir)
-        self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count)
         self.concepts = ConceptVocab.default().names
+        concept_words = {w for c in self.concepts for w in tokenize(c)}
+        self.vocab = Vocab.build((tokenize(s.text) for s in self.corpus.train), cfg.min_count, concept_words)
         self.tones = list(TONES) if cfg.tones else []
 
     def train_step(self, batch, engine) -> dict[str, torch.Tensor]:
