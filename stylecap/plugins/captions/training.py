@@ -103,7 +103,7 @@ class CaptionTrainConfig(TrainConfig):
     min_words: int = field(4, help="Shortest corpus sentence, in words.")
     max_words: int = field(20, help="Longest corpus sentence, in words.")
     max_len: int = field(24, help="Longest sentence in tokens (words and punctuation); longer ones are skipped.")
-    min_count: int = field(3, help="Words seen fewer times in training sentences become <unk>.")
+    min_count: int = field(3, help="Words seen fewer times in training sentences become <unk> (not a concept's).")
     concept_dropout: float = field(0.3, help="Rate at which extra concepts are hidden from the condition.")
     tones: bool = field(True, help="Condition on each sentence's tone (its feeling, captions/tones.py) too.")
     mentions_only: bool = field(
