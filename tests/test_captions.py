@@ -166,6 +166,25 @@ def test_corpus_errors_name_the_input(tmp_path):
         corpus.Corpus([], [], []).split("dev")
 
 
+def test_named_corpora_are_parsed_and_joined(tmp_path, monkeypatch):
+    episodes = tmp_path / "the_corpus"
+    episodes.mkdir()
+    (episodes / "S01E01.merged").write_text(
+        "# JERRY\n1.1\nWhat is the deal\nwith airline food?\n3.0\n3.1\n**LOL**\n3.5\n# GEORGE\n4.0\nI love it.\n5.0\n"
+    )
+    (tmp_path / "cookie").write_text("A quip on\ntwo lines.\n\t\t-- Someone\n%\nAnother one.\n")
+    monkeypatch.setattr(corpus, "package_data", lambda module, requirement: tmp_path)
+    monkeypatch.setattr(corpus, "FORTUNES", tmp_path)
+    monkeypatch.setattr(corpus, "FORTUNE_FILES", ("cookie",))
+    assert list(corpus.conversations("seinfeld+fortunes")) == [
+        ("seinfeld:S01E01.merged", ["What is the deal with airline food?", "I love it."]),
+        ("fortunes:cookie:0", ["A quip on two lines."]),
+        ("fortunes:cookie:1", ["Another one."]),
+    ]
+    with pytest.raises(stylecap.StylecapError, match="'chitchat\\+nope'.*chatterbot"):
+        list(corpus.conversations("chitchat+nope"))
+
+
 def test_blocklist_prefixes():
     block = corpus.Blocklist(["# comment", "fuck*", "sex"])
     assert block.blocks(["fucking", "hell"]) and block.blocks(["sex"]) and not block.blocks(["sexton"])

@@ -46,8 +46,8 @@ def eval_caption(
     corpus: Optional[str] = typer.Option(
         None,
         "--corpus",
-        help="'chitchat' (the default) or a text file of conversations: the split to evaluate on. "
-        "With --paired: optional, the colloquial side of the style classifier.",
+        help="'chitchat' (the default), corpora joined by '+', or a text file of conversations: the split to "
+        "evaluate on. With --paired: optional, the colloquial side of the style classifier.",
     ),
     split: str = typer.Option("test", "--split", help="train, val or test."),
     paired: Optional[str] = typer.Option(

@@ -1,17 +1,20 @@
 """The unpaired caption corpus: real informal sentences, each conditioned on the concepts it mentions.
 
-Conversations come from chitchat-dataset (PyPI, MIT) or from a text file (one utterance per line,
-conversations separated by blank lines). Sentences are filtered (English, length, blocklist, machine-made
-text: see ``find_machine_text``), split by conversation so no conversation crosses train/val/test, given a
-tone (``tones.tone_of``) and, with ``mentions_only``, kept only when they mention a concept. The result is
-cached under ``cache_dir`` keyed by everything that shapes it.
+Conversations come from chitchat-dataset (PyPI, MIT), the other informal corpora of ``SOURCES`` (joined by
+``+``: ``chitchat+seinfeld``), or a text file (one utterance per line, conversations separated by blank lines).
+Sentences are filtered (English, length, blocklist, machine-made text: see ``find_machine_text``), split by
+conversation so no conversation crosses train/val/test, given a tone (``tones.tone_of``) and, with
+``mentions_only``, kept only when they mention a concept. The result is cached under ``cache_dir`` keyed by
+everything that shapes it.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib.metadata
 import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -99,19 +102,95 @@ class Blocklist:
         return any(t in self.words or t.startswith(self.prefixes) for t in tokens)
 
 
+def chitchat() -> Iterator[tuple[str, list[str]]]:
+    path = package_data("chitchat_dataset", "chitchat-dataset==0.9.0") / "dataset.json"
+    for cid, conv in json.loads(path.read_text()).items():
+        yield cid, [m["text"] for turn in conv["messages"] for m in turn]
+
+
+def chatterbot() -> Iterator[tuple[str, list[str]]]:
+    """chatterbot-corpus's English dialogues (YAML, 21 topics): each a conversation."""
+    import yaml
+
+    folder = package_data("chatterbot_corpus", "chatterbot-corpus==1.3.3") / "data" / "english"
+    for path in sorted(folder.iterdir(), key=lambda f: f.name):
+        if path.name.endswith(".yml"):
+            for n, talk in enumerate(yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", [])):
+                yield f"chatterbot:{path.name}:{n}", [str(line) for line in talk]
+
+
+def seinfeld() -> Iterator[tuple[str, list[str]]]:
+    """seinfeld-laugh-corpus's 96 episodes: each a conversation, one utterance per subtitle (a subtitle's lines
+    lie between its start and end times; ``# NAME`` marks the speaker and ``**LOL**`` the laughs)."""
+    folder = package_data("seinfeld_laugh_corpus", "seinfeld-laugh-corpus==1.0.13") / "the_corpus"
+    for path in sorted(folder.iterdir(), key=lambda f: f.name):
+        utterances, lines = [], []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + ["0"]:
+            line = line.strip()
+            if re.fullmatch(r"[\d.]+", line) or line.startswith("#"):
+                if lines:
+                    utterances.append(" ".join(lines))
+                lines = []
+            elif line and line != "**LOL**":
+                lines.append(line)
+        yield f"seinfeld:{path.name}", utterances
+
+
+def oneliners() -> Iterator[tuple[str, list[str]]]:
+    """The oneliners package's ~4.7k jokes (some not safe for work: the blocklist drops those), each on its own.
+    Read from its files: the package's own code imports ``pkg_resources``, gone from recent setuptools."""
+    spec = importlib.util.find_spec("oneliners")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("the oneliners corpus is not installed", "pip install oneliners==1.0")
+    for path in sorted((Path(spec.submodule_search_locations[0]) / "data").glob("*.txt.gz")):
+        for n, joke in enumerate(gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()):
+            if joke.strip():
+                yield f"oneliners:{path.name}:{n}", [joke]
+
+
+FORTUNES = Path("/usr/share/games/fortunes")
+FORTUNE_FILES = ("cookie", "food", "fortunes", "humorists", "kids", "love", "people", "pets", "platitudes", "wisdom",
+                 "work")  # fmt: skip
+"""Debian ``fortunes`` files read: quips and sayings, not the ones on drugs, ethnic groups, politics or religion."""
+
+
+def fortunes() -> Iterator[tuple[str, list[str]]]:
+    """Debian ``fortunes`` (``%``-separated quips), each on its own, without attribution lines."""
+    if not FORTUNES.is_dir():
+        raise UsageError(f"the fortunes corpus is not in {FORTUNES}", "apt-get install fortunes")
+    for name in FORTUNE_FILES:
+        for n, quip in enumerate((FORTUNES / name).read_text(encoding="utf-8", errors="replace").split("\n%\n")):
+            lines = [line.strip() for line in quip.splitlines() if line.strip() and not line.strip().startswith("--")]
+            if lines:
+                yield f"fortunes:{name}:{n}", [" ".join(lines)]
+
+
+SOURCES = {"chitchat": chitchat, "chatterbot": chatterbot, "seinfeld": seinfeld, "oneliners": oneliners,
+           "fortunes": fortunes}  # fmt: skip
+"""The informal corpora that can be had offline (all MIT but Debian's fortunes, free), by name."""
+
+
+def package_data(module: str, requirement: str):
+    try:
+        return importlib.resources.files(module)
+    except ModuleNotFoundError:
+        raise UsageError(f"the {module} corpus is not installed", f"pip install {requirement}") from None
+
+
 def conversations(source: str) -> Iterator[tuple[str, list[str]]]:
-    """``(conversation id, utterances)`` from ``chitchat`` or from a text file."""
-    if source == "chitchat":
-        try:
-            path = importlib.resources.files("chitchat_dataset") / "dataset.json"
-        except ModuleNotFoundError:
-            raise UsageError("the chitchat corpus is not installed", "pip install chitchat-dataset==0.9.0") from None
-        for cid, conv in json.loads(path.read_text()).items():
-            yield cid, [m["text"] for turn in conv["messages"] for m in turn]
+    """``(conversation id, utterances)`` from named corpora joined by ``+`` (``chitchat+seinfeld``) or a text file
+    (one utterance a line, conversations apart by blank lines)."""
+    names = source.split("+")
+    if all(name in SOURCES for name in names):
+        for name in names:
+            yield from SOURCES[name]()
         return
     path = Path(source)
     if not path.is_file():
-        raise UsageError(f"corpus {source!r} is neither 'chitchat' nor a file", "give a text file or 'chitchat'")
+        raise UsageError(
+            f"corpus {source!r} is neither a file nor corpora from {', '.join(SOURCES)} joined by '+'",
+            "give a text file of conversations, or e.g. 'chitchat' or 'chitchat+seinfeld'",
+        )
     for n, block in enumerate(re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         if lines:
@@ -344,14 +423,26 @@ def build_corpus(
     return Corpus(parts["train"], parts["val"], parts["test"], result)
 
 
+PACKAGES = {"chitchat": "chitchat-dataset", "chatterbot": "chatterbot-corpus", "seinfeld": "seinfeld-laugh-corpus",
+            "oneliners": "oneliners"}  # fmt: skip
+
+
 def source_identity(source: str) -> str:
-    if source == "chitchat":
-        try:
-            return f"chitchat-dataset=={importlib.metadata.version('chitchat-dataset')}"
-        except importlib.metadata.PackageNotFoundError:
-            return "chitchat-dataset"
+    """What the corpus was read from: package versions (a file's size and time), so a new version rebuilds it."""
+    names = source.split("+")
+    if all(name in SOURCES for name in names):
+        return "+".join(package_identity(name) for name in names)
     path = Path(source).resolve()
     return f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}" if path.is_file() else str(path)
+
+
+def package_identity(name: str) -> str:
+    if name == "fortunes":
+        return f"fortunes:{sum((FORTUNES / f).stat().st_size for f in FORTUNE_FILES if (FORTUNES / f).is_file())}"
+    try:
+        return f"{PACKAGES[name]}=={importlib.metadata.version(PACKAGES[name])}"
+    except importlib.metadata.PackageNotFoundError:
+        return PACKAGES[name]
 
 
 def tones_identity() -> list:
@@ -393,7 +484,11 @@ class CaptionCorpus(Component):
 
     @dataclass
     class Config:
-        source: str = option("chitchat", help="'chitchat' (PyPI chitchat-dataset) or a text file of conversations.")
+        source: str = option(
+            "chitchat",
+            help="'chitchat' (PyPI chitchat-dataset), other offline corpora joined by '+' (chatterbot, seinfeld, "
+            "oneliners, fortunes: docs/studies/corpus.md), or a text file of conversations.",
+        )
         min_words: int = option(4, help="Shortest sentence kept, in words.")
         max_words: int = option(20, help="Longest sentence kept, in words.")
         val_fraction: float = option(0.05, help="Share of conversations held out for validation.")

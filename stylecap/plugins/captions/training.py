@@ -98,7 +98,10 @@ class CaptionTrainConfig(TrainConfig):
     """The corpus and teacher-forcing options every caption trainer shares."""
 
     out: Path = field(Path("runs/mle-lstm"), help="Run folder.")
-    corpus: str = field("chitchat", help="'chitchat' (PyPI chitchat-dataset) or a text file of conversations.")
+    corpus: str = field(
+        "chitchat",
+        help="'chitchat' (PyPI chitchat-dataset), corpora joined by '+' (chitchat+seinfeld), or a text file.",
+    )
     cache_dir: Path | None = field(None, help="Corpus cache (default $STYLECAP_CACHE or ~/.cache/stylecap).")
     min_words: int = field(4, help="Shortest corpus sentence, in words.")
     max_words: int = field(20, help="Longest corpus sentence, in words.")
