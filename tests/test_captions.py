@@ -173,7 +173,7 @@ def test_named_corpora_are_parsed_and_joined(tmp_path, monkeypatch):
         "# JERRY\n1.1\nWhat is the deal\nwith airline food?\n3.0\n3.1\n**LOL**\n3.5\n# GEORGE\n4.0\nI love it.\n5.0\n"
     )
     (tmp_path / "cookie").write_text("A quip on\ntwo lines.\n\t\t-- Someone\n%\nAnother one.\n")
-    monkeypatch.setattr(corpus, "package_data", lambda module, requirement: tmp_path)
+    monkeypatch.setattr(corpus, "package_data", lambda name: tmp_path)
     monkeypatch.setattr(corpus, "FORTUNES", tmp_path)
     monkeypatch.setattr(corpus, "FORTUNE_FILES", ("cookie",))
     assert list(corpus.conversations("seinfeld+fortunes")) == [

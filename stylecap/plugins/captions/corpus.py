@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
-import importlib.resources
 import importlib.util
 import json
 import os
@@ -102,17 +101,38 @@ class Blocklist:
         return any(t in self.words or t.startswith(self.prefixes) for t in tokens)
 
 
+PACKAGES = {
+    "chitchat": ("chitchat_dataset", "chitchat-dataset==0.9.0"),
+    "chatterbot": ("chatterbot_corpus", "chatterbot-corpus==1.3.3"),
+    "seinfeld": ("seinfeld_laugh_corpus", "seinfeld-laugh-corpus==1.0.13"),
+    "oneliners": ("oneliners", "oneliners==1.0"),
+}
+"""Each corpus package: its module and the requirement that installs it."""
+
+
+def package_data(name: str) -> Path:
+    """The folder of a corpus package, found without importing it (oneliners' code imports the removed
+    ``pkg_resources``)."""
+    module, requirement = PACKAGES[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"the {name} corpus is not installed", f"pip install {requirement}")
+    return Path(spec.submodule_search_locations[0])
+
+
 def chitchat() -> Iterator[tuple[str, list[str]]]:
-    path = package_data("chitchat_dataset", "chitchat-dataset==0.9.0") / "dataset.json"
+    path = package_data("chitchat") / "dataset.json"
     for cid, conv in json.loads(path.read_text()).items():
         yield cid, [m["text"] for turn in conv["messages"] for m in turn]
 
 
 def chatterbot() -> Iterator[tuple[str, list[str]]]:
     """chatterbot-corpus's English dialogues (YAML, 21 topics): each a conversation."""
-    import yaml
-
-    folder = package_data("chatterbot_corpus", "chatterbot-corpus==1.3.3") / "data" / "english"
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        raise UsageError("reading chatterbot-corpus needs PyYAML", "pip install pyyaml") from None
+    folder = package_data("chatterbot") / "data" / "english"
     for path in sorted(folder.iterdir(), key=lambda f: f.name):
         if path.name.endswith(".yml"):
             for n, talk in enumerate(yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", [])):
@@ -122,7 +142,7 @@ def chatterbot() -> Iterator[tuple[str, list[str]]]:
 def seinfeld() -> Iterator[tuple[str, list[str]]]:
     """seinfeld-laugh-corpus's 96 episodes: each a conversation, one utterance per subtitle (a subtitle's lines
     lie between its start and end times; ``# NAME`` marks the speaker and ``**LOL**`` the laughs)."""
-    folder = package_data("seinfeld_laugh_corpus", "seinfeld-laugh-corpus==1.0.13") / "the_corpus"
+    folder = package_data("seinfeld") / "the_corpus"
     for path in sorted(folder.iterdir(), key=lambda f: f.name):
         utterances, lines = [], []
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + ["0"]:
@@ -137,12 +157,8 @@ def seinfeld() -> Iterator[tuple[str, list[str]]]:
 
 
 def oneliners() -> Iterator[tuple[str, list[str]]]:
-    """The oneliners package's ~4.7k jokes (some not safe for work: the blocklist drops those), each on its own.
-    Read from its files: the package's own code imports ``pkg_resources``, gone from recent setuptools."""
-    spec = importlib.util.find_spec("oneliners")
-    if spec is None or not spec.submodule_search_locations:
-        raise UsageError("the oneliners corpus is not installed", "pip install oneliners==1.0")
-    for path in sorted((Path(spec.submodule_search_locations[0]) / "data").glob("*.txt.gz")):
+    """The oneliners package's ~4.7k jokes (some not safe for work: the blocklist drops those), each on its own."""
+    for path in sorted((package_data("oneliners") / "data").glob("*.txt.gz")):
         for n, joke in enumerate(gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()):
             if joke.strip():
                 yield f"oneliners:{path.name}:{n}", [joke]
@@ -168,13 +184,6 @@ def fortunes() -> Iterator[tuple[str, list[str]]]:
 SOURCES = {"chitchat": chitchat, "chatterbot": chatterbot, "seinfeld": seinfeld, "oneliners": oneliners,
            "fortunes": fortunes}  # fmt: skip
 """The informal corpora that can be had offline (all MIT but Debian's fortunes, free), by name."""
-
-
-def package_data(module: str, requirement: str):
-    try:
-        return importlib.resources.files(module)
-    except ModuleNotFoundError:
-        raise UsageError(f"the {module} corpus is not installed", f"pip install {requirement}") from None
 
 
 def conversations(source: str) -> Iterator[tuple[str, list[str]]]:
@@ -423,10 +432,6 @@ def build_corpus(
     return Corpus(parts["train"], parts["val"], parts["test"], result)
 
 
-PACKAGES = {"chitchat": "chitchat-dataset", "chatterbot": "chatterbot-corpus", "seinfeld": "seinfeld-laugh-corpus",
-            "oneliners": "oneliners"}  # fmt: skip
-
-
 def source_identity(source: str) -> str:
     """What the corpus was read from: package versions (a file's size and time), so a new version rebuilds it."""
     names = source.split("+")
@@ -439,10 +444,11 @@ def source_identity(source: str) -> str:
 def package_identity(name: str) -> str:
     if name == "fortunes":
         return f"fortunes:{sum((FORTUNES / f).stat().st_size for f in FORTUNE_FILES if (FORTUNES / f).is_file())}"
+    distribution = PACKAGES[name][1].split("==")[0]
     try:
-        return f"{PACKAGES[name]}=={importlib.metadata.version(PACKAGES[name])}"
+        return f"{distribution}=={importlib.metadata.version(distribution)}"
     except importlib.metadata.PackageNotFoundError:
-        return PACKAGES[name]
+        return distribution
 
 
 def tones_identity() -> list:
