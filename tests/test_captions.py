@@ -185,6 +185,13 @@ def test_named_corpora_are_parsed_and_joined(tmp_path, monkeypatch):
         list(corpus.conversations("chitchat+nope"))
 
 
+def test_a_missing_corpus_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(corpus.PACKAGES, "seinfeld", ("no_such_corpus_module", "seinfeld-laugh-corpus==1.0.13"))
+    with pytest.raises(stylecap.StylecapError, match="seinfeld corpus is not installed") as error:
+        list(corpus.conversations("seinfeld"))
+    assert "pip install seinfeld-laugh-corpus==1.0.13" in str(error.value)
+
+
 def test_blocklist_prefixes():
     block = corpus.Blocklist(["# comment", "fuck*", "sex"])
     assert block.blocks(["fucking", "hell"]) and block.blocks(["sex"]) and not block.blocks(["sexton"])
