@@ -186,11 +186,17 @@ SOURCES = {"chitchat": chitchat, "chatterbot": chatterbot, "seinfeld": seinfeld,
 """The informal corpora that can be had offline (all MIT but Debian's fortunes, free), by name."""
 
 
+def named_sources(source: str) -> list[str] | None:
+    """The corpora ``source`` names (``chitchat+seinfeld``), or None when it is not such a name (a file)."""
+    names = source.split("+")
+    return names if all(name in SOURCES for name in names) else None
+
+
 def conversations(source: str) -> Iterator[tuple[str, list[str]]]:
     """``(conversation id, utterances)`` from named corpora joined by ``+`` (``chitchat+seinfeld``) or a text file
     (one utterance a line, conversations apart by blank lines)."""
-    names = source.split("+")
-    if all(name in SOURCES for name in names):
+    names = named_sources(source)
+    if names:
         for name in names:
             yield from SOURCES[name]()
         return
@@ -434,8 +440,8 @@ def build_corpus(
 
 def source_identity(source: str) -> str:
     """What the corpus was read from: package versions (a file's size and time), so a new version rebuilds it."""
-    names = source.split("+")
-    if all(name in SOURCES for name in names):
+    names = named_sources(source)
+    if names:
         return "+".join(package_identity(name) for name in names)
     path = Path(source).resolve()
     return f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}" if path.is_file() else str(path)
