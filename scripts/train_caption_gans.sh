@@ -4,9 +4,11 @@
 # for the Gumbel-softmax transformer. One CPU thread per chain; run both chains at once on two cores:
 #   scripts/train_caption_gans.sh lstm runs/r20 &  scripts/train_caption_gans.sh transformer runs/r20 &
 # Then ship with: python -c "from stylecap.plugins.captions.cli import load_backend; load_backend(RUN).save(FILE, half=True)"
-# Sizes (the shipped ones by default): PRIOR_STEPS, PRIOR_LR, PRIOR_BATCH, EMBED and HIDDEN (the LSTM), GENERATOR
-# (the transformer's options), e.g. near the larger LSTM prior of docs/studies/captions.md (its exact command there):
+# Sizes (by default the smaller models of the third blind read): PRIOR_STEPS, PRIOR_LR, PRIOR_BATCH, EMBED and HIDDEN
+# (the LSTM), GENERATOR (the transformer's options); the shipped models are larger: near the shipped SeqGAN's prior
+# (its exact command in docs/studies/captions.md), and the shipped transformer:
 #   PRIOR_STEPS=6000 PRIOR_LR=2e-3 PRIOR_BATCH=64 EMBED=128 HIDDEN=384 scripts/train_caption_gans.sh lstm runs/big
+#   GENERATOR=width=256,layers=2,ff=1024 scripts/train_caption_gans.sh transformer runs/big
 set -euo pipefail
 chain=$1; out=$2
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
