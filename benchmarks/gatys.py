@@ -6,6 +6,7 @@
     python3 benchmarks/gatys.py --profile                         # where a step's time goes, both loops
     python3 benchmarks/gatys.py --device cuda --encoder vgg19 --size 512 --optimizer adam --precision bf16
     python3 benchmarks/gatys.py --time-to-quality --out ttq/ --sheet sheet.jpg --sheet-rows 5  # old vs new defaults
+    python3 benchmarks/gatys.py --time-to-quality --device cuda --out ttq-gpu/   # the same on a GPU
 
 Speed: the ``gatys`` backend and the PyTorch neural-style tutorial's loop, written here (encoder
 forward per step, a Gram by ``mm`` per layer in a Python loop, MSE terms, L-BFGS, clamp in the
@@ -31,7 +32,8 @@ backend's own (content, style, TV and range terms, weights as configured), and b
 the optimisation never sees: the sliced Wasserstein distance between the picture's and the
 style's colours in CIE Lab (``palette``), and the relative Gram error to the style over the
 five style layers of a random-init VGG19 (seed 0, ``vgg_gram``). For both, "moved" is how far
-the picture came from the content towards the style: 1 − d(result) / d(content).
+the picture came from the content towards the style: 1 − d(result) / d(content). With ``--device
+cuda`` both run there, each timed to a synchronised end; the look measures run on the CPU.
 
 Memory: each size runs in a fresh process (peak RSS is a high-water mark), untiled (up to
 ``--untiled-up-to``) and with ``--tile-size``, for a few steps of the default L-BFGS.
@@ -300,8 +302,9 @@ def slug(name: str) -> str:
 def time_to_quality(args: argparse.Namespace) -> None:
     from stylecap.plugins.gatys import tiling
 
-    encoder = stylecap.create("encoder", args.encoder, **encoder_options(args))
-    vgg = stylecap.create("encoder", "vgg19", weights="random", seed=0).eval()
+    device = torch.device(args.device)
+    encoder = stylecap.create("encoder", args.encoder, **encoder_options(args)).to(device)
+    vgg = stylecap.create("encoder", "vgg19", weights="random", seed=0).eval()  # scores on the CPU
     configs = {"reference": {**REFERENCE}, "new": parse_assignments(args.new)}
     passes = [0]
     run_encoder = tiling.TiledEncoder.run
@@ -319,9 +322,10 @@ def time_to_quality(args: argparse.Namespace) -> None:
         backends[name] = {size: Gatys(stylecap.create("style", "gatys", max_size=size, **options).config,
                                       encoder=encoder) for size in args.sizes}  # fmt: skip
         for gatys in backends[name].values():
-            gatys.stylize(offline("coffee", 48), [offline("swirls", 48)])
+            gatys.stylize(offline("coffee", 48).to(device), [offline("swirls", 48).to(device)])
     print(
-        f"{args.encoder}, {torch.get_num_threads()} threads, torch {torch.__version__}; reference {REFERENCE}; "
+        f"{args.encoder}, {device}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+        f"reference {REFERENCE}; "
         f"new: defaults{' + ' + str(configs['new']) if configs['new'] else ''}; load average at start "
         f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}"
     )
@@ -333,7 +337,7 @@ def time_to_quality(args: argparse.Namespace) -> None:
     print(header)
     rows = []
     for index, (content_name, style_name, size) in enumerate(jobs):
-        content, style = offline(content_name, size), offline(style_name, size)
+        content, style = offline(content_name, size).to(device), offline(style_name, size).to(device)
         row = {"content": content_name, "style": style_name, "size": list(content.shape[-2:])}
         order = list(configs) if index % 2 == 0 else list(reversed(configs))  # alternate who goes first
         results = {}
@@ -343,16 +347,19 @@ def time_to_quality(args: argparse.Namespace) -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             log = lambda step, _, __, steps=steps: steps.append(step)  # noqa: E731
             results[name] = gatys.stylize(content, [style], progress=log)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             row[name] = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
                          "steps": steps[-1], "passes": passes[0]}  # fmt: skip
             stem = f"{slug(content_name)}-{slug(style_name)}-{size}-{name}.png"
             to_pil(results[name]).save(out / stem)
             row[name]["picture"] = stem
         measure = full_size_loss(backends["reference"][size], encoder, content, style)
-        styled = backends["reference"][size]._styles([style], [1.0], content.shape[-2:])[0][0]
-        start = {"palette": palette_distance(content, styled), "vgg": gram_distance(vgg, content, styled)}
+        styled = backends["reference"][size]._styles([style], [1.0], content.shape[-2:])[0][0].cpu()
+        start = {"palette": palette_distance(content.cpu(), styled), "vgg": gram_distance(vgg, content.cpu(), styled)}
         for name, image in results.items():
             row[name] |= measure(image)
+            image = image.cpu()
             row[name]["palette"] = palette_distance(image, styled)
             row[name]["vgg"] = gram_distance(vgg, image, styled)
             for key in ("palette", "vgg"):
@@ -463,7 +470,7 @@ def main() -> None:
     parser.add_argument("--style-weight", type=float, default=30.0)
     parser.add_argument("--tv", type=float, default=0.0, help="gatys' TV weight (the tutorial has none; default 10)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--device", default="cpu", help="cpu, or cuda: marginal ms/step (module docstring)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (marginal ms/step there); --time-to-quality too")
     parser.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"], help="(--device cuda) both loops")
     parser.add_argument("--no-graph", action="store_true", help="(--device cuda) gatys without its CUDA graph")
     parser.add_argument("--no-clamp", action="store_true", help="reference without the tutorial's clamp per step")

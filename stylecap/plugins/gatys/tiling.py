@@ -61,7 +61,7 @@ class TiledEncoder(Encoder):
 
     def _setup(self, device: torch.device) -> None:
         """Each layer's stride, from the feature sizes of a blank picture; the tile grid; the channels-last layout."""
-        # Channels-last convolutions are faster on tensor cores and in oneDNN on a CPU (a pass 10-15% quicker).
+        # Channels-last convolutions are faster on tensor cores and in oneDNN on a CPU (docs/studies/gatys.md).
         self.encoder.to(memory_format=torch.channels_last)
         with torch.no_grad():
             probe = self.run(torch.zeros(1, 3, PROBE, PROBE, device=device), self.layers)
