@@ -16,7 +16,7 @@ from stylecap.core.imageio import read_image, to_tensor
 from stylecap.plugins.captions.rerank import COLOUR_WORDS
 from stylecap.plugins.captions.text import tokenize
 from stylecap.plugins.captions.tones import TONES, tone_of
-from stylecap.plugins.remarks.grammar import TEMPLATES, Subject, fits, say
+from stylecap.plugins.remarks.grammar import SOMEWHERE, TEMPLATES, Subject, fits, say
 from stylecap.plugins.remarks.lexicon import noun
 
 from .conftest import run_cli
@@ -35,6 +35,8 @@ def filled(template):
     """``template`` said of every subject it fits (singular, plural, people), or of nothing."""
     if template.kinds == ("none",):
         return [say(template, None, ["blue", "grey"])]
+    if template.kinds == ("somewhere",):
+        return [say(template, SOMEWHERE, ["blue", "grey"])]
     kinds = template.kinds or tuple(SUBJECTS)
     return [say(template, Subject.of(noun(c)), ["blue", "grey"]) for k in kinds for c in SUBJECTS[k]]
 
@@ -54,7 +56,9 @@ def test_every_tone_can_speak_of_every_kind_painted_or_not():
                 for where in ("", "in the woods"):
                     subject = Subject.of(noun(concepts[0]), where)
                     assert any(t.tone == tone and fits(t, subject, painted) for t in TEMPLATES), (tone, kind, where)
-            assert any(t.tone == tone and fits(t, None, painted) for t in TEMPLATES), (tone, painted)
+            for unnamed in (None, SOMEWHERE):
+                assert any(t.tone == tone and fits(t, unnamed, painted) for t in TEMPLATES), (tone, painted)
+                assert not any(fits(t, unnamed, painted) and "{s}" in t.text for t in TEMPLATES)
 
 
 def remark(monkeypatch, condition, **options):
@@ -132,7 +136,9 @@ def test_a_near_tie_of_one_kind_is_said_as_the_kind_and_a_scene_beats_a_weaker_p
         backend = remark(monkeypatch, Condition(concepts, colours=BLUE), tone="plain", **options)
         return backend.subject(Condition(concepts)).s
 
-    assert subject([("church", 0.38), ("boathouse", 0.37)]) == "this place"
+    backend = remark(monkeypatch, Condition([("church", 0.38), ("boathouse", 0.37)], colours=BLUE), tone="plain")
+    assert backend.captions(PICTURE).texts == ["Hmm, hard to say where this is, mostly blue and grey."]  # not "this place"
+    assert subject([("mountains", 0.84), ("valley", 0.81)]) == ""  # SOMEWHERE
     assert subject([("bird", 0.39), ("squirrel", 0.36)]) == "this animal"
     assert subject([("bird", 0.39), ("squirrel", 0.36)], hedge=1.0) == "this bird"
     assert subject([("dog", 0.6), ("cat", 0.3), ("car", 0.59)]) == "this dog"  # a rival of another kind is no tie

@@ -18,7 +18,7 @@ from stylecap.core.config import field
 from stylecap.plugins.captions.conditioned import ConditionedCaptioner, ConditionedConfig
 from stylecap.plugins.captions.tones import TONES
 
-from .grammar import TEMPLATES, Subject, fits, say
+from .grammar import SOMEWHERE, TEMPLATES, Subject, fits, say
 from .lexicon import WHERE, Noun, kinds, noun
 
 NEUTRAL = ("grey", "black", "white")
@@ -82,7 +82,7 @@ class Remark(ConditionedCaptioner):
     def subject(self, condition: Condition) -> Subject | None:
         """What to talk about: the people the condition is sure of, else the best thing it is sure of (a place such
         as a room last), in the best scene it is sure of ("these people on the beach"); a scene on its own when
-        that is all it is sure of; None when unsure."""
+        that is all it is sure of; :data:`SOMEWHERE` when two places tie; None when unsure."""
         scores = dict(condition.concepts)
         sure = [c for c in self.pick([condition]) if scores[c] >= self.config.sure]
         if not sure:
@@ -90,8 +90,10 @@ class Remark(ConditionedCaptioner):
         things = sorted((c for c in sure if c not in WHERE), key=rank)
         places = [c for c in sure if c in WHERE]
         if not things or (places and noun(things[0]).kind == "place" and scores[places[0]] >= scores[things[0]]):
-            return Subject.of(self.said(places[0], condition))  # not "this volcano in the mountains"
-        return Subject.of(self.said(things[0], condition), WHERE[places[0]] if places else "")
+            best, where = self.said(places[0], condition), ""  # not "this volcano in the mountains"
+        else:
+            best, where = self.said(things[0], condition), WHERE[places[0]] if places else ""
+        return SOMEWHERE if best.word == "place" else Subject.of(best, where)
 
     def said(self, concept: str, condition: Condition) -> Noun:
         """``concept``'s noun, or its kind's ("this animal") when another concept of that kind scores at least

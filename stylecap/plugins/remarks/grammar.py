@@ -19,7 +19,7 @@ class Template:
     tone: str
     text: str
     kinds: tuple[str, ...] = ()
-    """Subject kinds it fits (empty: any); ``none``: it names no subject."""
+    """Subject kinds it fits (empty: any); ``none``: it names no subject; ``somewhere``: a place it cannot name."""
     painted: bool | None = None
     """True: only for a restyled picture; False: only for a photo as it was; None: either."""
 
@@ -48,6 +48,7 @@ TEMPLATES = (
     _t("cheerful", "Who knew {s} could look this good, love the {colour}!", "thing"),
     _t("cheerful", "Not sure what this is, but all that {colour} is gorgeous!", "none"),
     _t("cheerful", "No idea what I'm looking at, but so much lovely {colour}, it makes me happy.", "none"),
+    _t("cheerful", "Not sure where this is, but all that {colour} is gorgeous!", "somewhere"),
     # wistful
     _t("wistful", "Something about {s} in all that {colour} makes me a little sad."),
     _t("wistful", "{s} {looks} kind of lonely and sad, all washed out in {colour}."),
@@ -60,6 +61,7 @@ TEMPLATES = (
     _t("wistful", "{s} {looks} like nobody has used {it_obj} in years, sad.", "vehicle thing"),
     _t("wistful", "{s} {looks} tired and wilted, so sad.", "plant"),
     _t("wistful", "I can't tell what this is, but all that {colour} feels lonely.", "none"),
+    _t("wistful", "I can't tell where this is, but all that {colour} feels lonely.", "somewhere"),
     # funny
     _t("funny", "lol {s} {looks} like {it_is} about to walk right out of a painting.", painted=True),
     _t("funny", "Not gonna lie, {s} {looks} like {it_has} opinions about all this {colour} lol."),
@@ -68,6 +70,7 @@ TEMPLATES = (
     _t("funny", "{s} {looks} like {it_is} judging me lol.", "animal person"),
     _t("funny", "Me pretending I can paint {s} lol.", "food drink place plant vehicle thing", painted=True),
     _t("funny", "No idea what this is lol, but the {colour} is a vibe.", "none"),
+    _t("funny", "No idea where this is lol, but the {colour} is a vibe.", "somewhere"),
     # spooky
     _t("spooky", "Okay, {s} in all that {colour}, that's a little creepy."),
     _t("spooky", "{s} {looks} like {it_is} from a haunted painting.", painted=True),
@@ -75,6 +78,7 @@ TEMPLATES = (
     _t("spooky", "Something about {s} in this light feels eerie."),
     _t("spooky", "{s} {looks} a little too quiet, kind of creepy."),
     _t("spooky", "I don't know what this is, and that {colour} is kind of scary.", "none"),
+    _t("spooky", "I don't know where this is, and that {colour} is kind of scary.", "somewhere"),
     # plain: a reaction without a strong feeling either way
     _t("plain", "Huh, {s} {looks} like a painting now.", painted=True),
     _t("plain", "Whoa, here's {s} with a lot of {colour} going on."),
@@ -83,6 +87,7 @@ TEMPLATES = (
     _t("plain", "Oh hey, {s} in all that {colour}."),
     _t("plain", "Okay, {s} in {colours}, that really works."),
     _t("plain", "Hmm, hard to say what this is, mostly {colours}.", "none"),
+    _t("plain", "Hmm, hard to say where this is, mostly {colours}.", "somewhere"),
 )
 """Every template, by tone."""
 
@@ -117,6 +122,11 @@ class Subject:
         )
 
 
+SOMEWHERE = Subject("", "", "", "", "", "somewhere")
+"""A place the condition cannot tell from another ("church" or "palace"): "this place" would name nothing (a blind
+reader failed it every time), so the remark says it cannot tell where this is."""
+
+
 def fits(template: Template, subject: Subject | None, painted: bool) -> bool:
     """Whether ``template`` may be said of ``subject`` (None: nothing named) in a picture that is or is not
     restyled."""
@@ -124,6 +134,8 @@ def fits(template: Template, subject: Subject | None, painted: bool) -> bool:
         return False
     if subject is None:
         return template.kinds == ("none",)
+    if subject.kind == "somewhere" or template.kinds == ("somewhere",):
+        return subject.kind in template.kinds
     if subject.placed and "{s} in " in template.text:  # not "this dog in the woods in blue"
         return False
     return not template.kinds or subject.kind in template.kinds
