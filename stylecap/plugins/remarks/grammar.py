@@ -52,10 +52,9 @@ TEMPLATES = (
     # wistful
     _t("wistful", "Something about {s} in all that {colour} makes me a little sad."),
     _t("wistful", "{s} {looks} kind of lonely and sad, all washed out in {colour}."),
-    _t("wistful", "A gloomy rainy day, {s} fading away into the {colour}.", painted=True),
+    _t("wistful", "So gloomy, {s} fading away into the {colour}.", painted=True),
     _t("wistful", "{s} in {colours}, it feels like a sad old memory."),
     _t("wistful", "{s} {looks} so alone and sad, waiting for someone who never comes.", "animal person"),
-    _t("wistful", "{s} {looks} lost in thought, a bit sad.", "person"),
     _t("wistful", "{s} {looks} cold and forgotten, kind of sad.", "food drink"),
     _t("wistful", "{s} {looks} so quiet and empty, kind of sad.", "place"),
     _t("wistful", "{s} {looks} like nobody has used {it_obj} in years, sad.", "vehicle thing"),
