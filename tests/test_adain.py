@@ -189,6 +189,9 @@ def test_the_palette_moves_colours_to_the_styles_and_keeps_light_and_shade():
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.02  # the mean colour goes the style's way, all of it at 1
     y_in, y_out = (color.to_yiq(x)[:, 0].flatten() for x in (content, color.take_palette(content, reference)))
     assert torch.corrcoef(torch.stack([y_in, y_out]))[0, 1] > 0.999  # the lightness: an affine map of the picture's
+    for odd in (torch.rand(1, 3, 1, 1), torch.zeros(1, 3, 8, 8), torch.rand(1, 3, 1, 40)):  # a pixel, flat, a strip
+        for target in (color.palette([odd]), reference, color.palette([torch.full((1, 3, 4, 4), 0.7)])):
+            assert torch.isfinite(color.take_palette(odd, target)).all()
     blend = color.palette([content, style], [3, 1])
     assert blend.shape[1] == color.PALETTE_SAMPLES
     assert torch.allclose(blend.mean(1), 0.75 * content.mean((0, 2, 3)) + 0.25 * style.mean((0, 2, 3)), atol=0.01)
