@@ -57,8 +57,11 @@ def main() -> None:
     precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     config = GumbelTrainConfig(device=str(device), precision=precision, mle_every=0, init=None, mle_steps=1)
     length = config.max_len + 1
-    backend = load_init(args.init) if args.init else stand_in(
-        GumbelTransformer, transformer(args.width, args.layers, length), args.words)
+    backend = (
+        load_init(args.init)
+        if args.init
+        else stand_in(GumbelTransformer, transformer(args.width, args.layers, length), args.words)
+    )
     net = backend.net.to(device)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"

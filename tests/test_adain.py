@@ -27,7 +27,6 @@ TRAIN = {
 }  # fmt: skip
 
 
-
 def smooth(seed: int, size: int = 40, tint=(1.0, 1.0, 1.0)) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     base = torch.nn.functional.interpolate(torch.rand(1, 3, 5, 5, generator=g), size=size, mode="bilinear")

@@ -31,7 +31,6 @@ TINY = {
 }
 
 
-
 @pytest.fixture
 def domains(tmp_path):
     """Two unpaired toy domains: smooth random pictures tinted red (A) or blue (B)."""

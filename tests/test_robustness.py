@@ -666,7 +666,7 @@ def test_debug_shows_a_hooks_traceback(plugin_modules, monkeypatch, capsys):
     monkeypatch.setenv("STYLECAP_DEBUG", "1")
     plugins.host().plugins()
     err = capsys.readouterr().err
-    assert "Traceback" in err and "no backends today" in err and 'raise ValueError' in err
+    assert "Traceback" in err and "no backends today" in err and "raise ValueError" in err
 
 
 def test_version_and_help_import_no_plugin_and_plugins_shows_import_times(plugin_modules, capsys):

@@ -27,7 +27,6 @@ from .test_captions import PHOTOS, SUBJECTS, plugin, write_corpus  # noqa: F401 
 TINY = dict(batch_size=16, min_count=1, d_embed=16, d_filters=8, rollouts=4, log_every=2, checkpoint_every=100)
 
 
-
 class Likes(nn.Module):
     """A fixed judge: the more of word 4 and the fewer of word 5 in a sentence, the more real it looks."""
 

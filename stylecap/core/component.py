@@ -227,9 +227,7 @@ class Condition:
     def to_json(self) -> dict[str, Any]:
         """The condition as a person or a program reads it (``stylecap run --json``); features are left out."""
         return {
-            "concepts": [
-                {"concept": c, "score": round(s, 4), "source": self.sources.get(c)} for c, s in self.concepts
-            ],
+            "concepts": [{"concept": c, "score": round(s, 4), "source": self.sources.get(c)} for c, s in self.concepts],
             "colours": [{"term": c.term, "share": round(c.share, 4), "where": c.where} for c in self.colours],
             "look": {k: round(v, 4) for k, v in self.look.items()},
             "mood": {k: round(v, 4) for k, v in self.mood.items()},

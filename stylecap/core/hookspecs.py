@@ -19,6 +19,7 @@ import pluggy
 hookspec = pluggy.HookspecMarker("stylecap")
 hookimpl = pluggy.HookimplMarker("stylecap")
 
+
 @hookspec
 def register_style_backends(register):
     """Register style-transfer backends (subclasses of ``StyleBackend``)."""

@@ -18,6 +18,7 @@ from .training import GumbelTrainer
 requires = ("captions",)
 """The caption machinery this GAN shares with mle-lstm (it requires the condition encoders in turn)."""
 
+
 @hookimpl
 def register_caption_backends(register):
     register(GumbelTransformer)
