@@ -29,6 +29,7 @@ import argparse
 import copy
 import json
 import platform
+import re
 import statistics
 from functools import partial
 from pathlib import Path
@@ -134,6 +135,11 @@ def label(weights: str) -> str:
     return f"stylecap {(folder.parent if folder.name == 'final' else folder).name}"
 
 
+def safe(name: str) -> str:
+    """A product's label as part of a file name (a variant may name a path)."""
+    return re.sub(r"[^\w@.=-]+", "_", name)
+
+
 def variants(args: argparse.Namespace, size: int) -> dict[str, AdaIN]:
     """The stylecap backends compared: one per ``--weights``, then the shipped decoder with each ``--variant``."""
     backends = {label(w): AdaIN(AdaINConfig(weights=w, max_size=size)) for w in args.weights}
@@ -162,7 +168,7 @@ def peer_speed(args: argparse.Namespace, peer_class, styles: list[Path], out: Pa
         for photo in TIMED:
             for style in styles:
                 for name, run in runs.items():  # taking turns: a slower spell of the machine hits both
-                    o = out / f"timed-{size}-{photo.stem}-{style.stem}-{name.replace(' ', '_')}.jpg"
+                    o = out / f"timed-{size}-{photo.stem}-{style.stem}-{safe(name)}.jpg"
                     times[name].append(median_seconds(partial(run, photo, style, o), args.repeats))
         for name, values in times.items():
             t = statistics.median(values)
@@ -186,7 +192,7 @@ def score_pairs(args: argparse.Namespace, peer, contents: list[str], styles: dic
                 results |= {name: b.stylize(photo, [style]) for name, b in backends.items()}
             row = {"content": cname, "style": sname}
             for name, image in results.items():
-                file = out / "pairs" / f"{cname}-{sname}-{name.replace(' ', '_')}.png"
+                file = out / "pairs" / f"{cname}-{sname}-{safe(name)}.png"
                 if name != "photo":
                     write_image(file, to_pil(image))
                 row[name] = {
