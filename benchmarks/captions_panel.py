@@ -13,6 +13,7 @@ shuffled, no system names) with ``blind-key.csv`` apart, and the pictures they r
 
     python3 benchmarks/captions_panel.py --system retrieval --system mle-lstm=runs/mle/final \\
         --system seqgan --system gumbel-transformer --out out/panel --sheet docs/images/captions-panel.jpg
+    python3 benchmarks/captions_panel.py --system remark --photo-dir PHOTOS --out out/fresh   # other photos
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from stylecap.plugins.captions.text import tokenize
 
 PANEL = Path(__file__).with_name("panel")
 STYLES = ("gloomy", "sunny")
+PICTURES = (".jpg", ".jpeg", ".png")
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -72,14 +74,17 @@ def main() -> None:
     parser.add_argument("--system", action="append", required=True,
                         help="NAME (shipped weights) or NAME=MODEL (a run folder or model file)")  # fmt: skip
     parser.add_argument("--photos", type=int, default=22, help="how many panel photos (spread over the panel)")
+    parser.add_argument("--photo-dir", type=Path, help="caption every picture in this folder instead (new photos)")
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sheet", type=Path)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    labels = json.loads((PANEL / "labels.json").read_text())
-    step = max(1, len(labels) // args.photos)
-    chosen = labels[::step][: args.photos]
+    if args.photo_dir:
+        chosen = [{"file": str(p)} for p in sorted(args.photo_dir.iterdir()) if p.suffix.lower() in PICTURES]
+    else:
+        labels = json.loads((PANEL / "labels.json").read_text())
+        chosen = labels[:: max(1, len(labels) // args.photos)][: args.photos]
     systems = {}
     for spec in args.system:
         name, _, model = spec.partition("=")
@@ -90,7 +95,7 @@ def main() -> None:
     adain = stylecap.create("style", "adain")
     rows = []
     for label in chosen:
-        photo = to_tensor(resize_max(read_image(PANEL / label["file"]).rgb, args.size))
+        photo = to_tensor(resize_max(read_image(PANEL / label["file"]).rgb, args.size))  # --photo-dir: absolute
         for style_name, style in styles.items():
             with torch.no_grad():
                 picture = adain.stylize(photo, [style]).clamp(0, 1)
