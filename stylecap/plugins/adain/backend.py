@@ -281,6 +281,9 @@ class AdaIN(StyleBackend, nn.Module):
         weights = blend_weights("adain", styles, style_weights)
         content = shrink(content, c.max_size)
         areas = regions("adain", c.masks if masks is None else masks, len(styles), content.shape[-2:])
+        if c.palette and areas is not None:
+            raise UsageError("adain: palette takes one palette for the whole picture, masks one style per region",
+                             "set palette=0 or drop the masks")  # fmt: skip
         base, styles, finish = keep_colors(c.preserve_color, content, [s.to(content) for s in styles])
         if self.exported is None:
             self._place(content.device)
@@ -298,9 +301,6 @@ class AdaIN(StyleBackend, nn.Module):
         if small is not base:  # clamped first: torch's decoder output is not, the exported graph's is
             out = guided.upsample(out.clamp(0, 1), self._guide(small), self._guide(base), residual=self.residual)
         out = finish(out)
-        if c.palette and areas is not None:
-            raise UsageError("adain: palette takes one palette for the whole picture, masks one style per region",
-                             "set palette=0 or drop the masks")  # fmt: skip
         if c.palette:
             reference = color.palette(styles, weights)
             out = torch.cat([color.take_palette(image, reference, c.palette) for image in out.split(1)])
