@@ -54,8 +54,12 @@ def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
     """
     x, r = source.flatten(2)[0], reference.flatten(2)[0]
     mu_x, mu_r = x.mean(1, keepdim=True), r.mean(1, keepdim=True)
-    a = _sqrtm(torch.cov(r)) @ _sqrtm(torch.cov(x), power=-0.5)
-    return (a @ (x - mu_x) + mu_r).reshape(source.shape).clamp(0, 1)
+    return (_moment_map(torch.cov(x), torch.cov(r)) @ (x - mu_x) + mu_r).reshape(source.shape).clamp(0, 1)
+
+
+def _moment_map(source_cov: torch.Tensor, reference_cov: torch.Tensor) -> torch.Tensor:
+    """A = Σᵣ^½ Σₛ^-½: the linear map that gives centred colours of covariance Σₛ the covariance Σᵣ."""
+    return _sqrtm(reference_cov) @ _sqrtm(source_cov, power=-0.5)
 
 
 def _sqrtm(cov: torch.Tensor, power: float = 0.5) -> torch.Tensor:
@@ -101,9 +105,9 @@ def take_palette(image: torch.Tensor, reference: torch.Tensor, strength: float =
     gain = torch.stack([gain, mean / (-low).clamp_min(1e-6), (1 - mean) / high.clamp_min(1e-6)]).min()
     y = ((y - y_mean) * gain + mean).clamp(0, 1)  # an affine map, the mean the target's, nothing clipped
     mu, mu_ref = seen[1:].mean(1, keepdim=True), ref[1:].mean(1, keepdim=True)
-    linear = _sqrtm(torch.cov(ref[1:])) @ _sqrtm(torch.cov(seen[1:]), power=-0.5)
-    axes = torch.linalg.eigh(torch.cov(ref[1:]))[1]
-    along, along_ref = axes.T @ linear @ (chroma - mu), axes.T @ (ref[1:] - mu_ref)
+    ref_cov = torch.cov(ref[1:])
+    axes = torch.linalg.eigh(ref_cov)[1]
+    along, along_ref = axes.T @ _moment_map(torch.cov(seen[1:]), ref_cov) @ (chroma - mu), axes.T @ (ref[1:] - mu_ref)
     moved = axes @ _match_quantiles(along, along[:, :: max(1, along.shape[1] // PALETTE_SAMPLES)], along_ref) + mu_ref
     offset = _YIQ_TO_RGB[:, 1:].to(chroma) @ (chroma + strength * (moved - chroma))  # RGB = Y + offset
     return (y + _into_gamut(y, offset) * offset).reshape(image.shape).clamp(0, 1)
