@@ -71,7 +71,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "examples" / "images"
 PANEL = ROOT / "benchmarks" / "panel"
 
-REFERENCE = {"steps": 200, "scales": 1, "line_search": "none", "tolerance": 0, "lbfgs_history": 50, "init": "content"}
+REFERENCE = {"steps": 200, "scales": 1, "line_search": "none", "tolerance": 0, "lbfgs_history": 50, "init": "content",
+             "range_weight": 1e3}  # fmt: skip
 """The Gatys defaults before time to quality: 200 unit L-BFGS steps on the pixels from the content picture."""
 
 PAIRS = [

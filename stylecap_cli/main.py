@@ -11,6 +11,7 @@ that is not built in is asked for.
 
 from __future__ import annotations
 
+import ctypes
 import difflib
 import json
 import os
@@ -271,6 +272,25 @@ def _prepare_streams() -> None:
                 pass
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse (up to 1 GiB) and to map afresh only blocks over 32 MiB.
+
+    By default it returns freed memory to the system and maps large tensors anew, so every Gatys step
+    faulted in its tensors' pages again: the README's job took 6.7-7.4 s of style time against 5.0-6.2 s
+    (docs/performance.md). Not glibc (macOS, Windows, musl), or ``MALLOC_*`` set by the user: nothing."""
+    if not sys.platform.startswith("linux") or any(k.startswith("MALLOC_") for k in os.environ):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)
+
+
 def _stop(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -282,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     # Before torch loads OpenMP: idle threads sleep instead of spinning. When other work shares the cores, spinning
     # threads starve the ones with work: a Gatys run took 8x the wall time (docs/performance.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    keep_freed_memory()
     _prepare_streams()
     command = typer.main.get_command(make_app(lazy=True))
     in_main = threading.current_thread() is threading.main_thread()

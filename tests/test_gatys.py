@@ -60,7 +60,7 @@ def test_style_loss_falls_and_progress_counts_up():
     assert out.shape == content_image().shape and 0 <= out.min() and out.max() <= 1
     assert [c[0] for c in calls] == list(range(1, 41)) and {c[1] for c in calls} == {40}
     assert set(calls[0][2]) == {"loss", "content", "style", "tv", "range"}
-    assert calls[-1][2]["style"] <= 0.2 * calls[0][2]["style"]
+    assert calls[-1][2]["style"] <= 0.25 * calls[0][2]["style"]
 
 
 def test_adam_also_lowers_the_loss():
@@ -282,7 +282,7 @@ LEFT_RIGHT[0, ..., :32] = LEFT_RIGHT[1, ..., 32:] = 1
     "options",
     [
         {},
-        {"optimizer": "adam", "lr": 0.05},
+        {"optimizer": "adam", "lr": 0.05, "init": "content"},
         {"pyramid_levels": 2},
         {"styles": [RED, BLUE], "masks": LEFT_RIGHT, "optimizer": "adam", "lr": 0.05},
     ],
@@ -291,7 +291,9 @@ LEFT_RIGHT[0, ..., :32] = LEFT_RIGHT[1, ..., 32:] = 1
 def test_tiled_run_matches_the_untiled_one(options):
     """Every pixel, those along tile borders included, stays within 1e-3 of the untiled run: no seams.
     Masked runs use Adam: with two regions L-BFGS's line search amplifies float rounding (the untiled run on
-    one thread and on two differs by 6e-3), while the features and gradients above match to 1e-4."""
+    one thread and on two differs by 6e-3), while the features and gradients above match to 1e-4. The Adam run
+    starts from the content: the styles' colours clip some pixels to 0 or 1, where the gradient is about 0 and
+    Adam's step (gradient over its own size) turns a rounding difference there into a whole step."""
     content = content_image((64, 64))
     whole = run(content, **options, steps=8)
     tiled = run(content, **options, steps=8, tile_size=16)
@@ -373,7 +375,8 @@ def test_scales_start_from_the_same_picture_and_lower_the_loss_faster():
     final = {}
     for scales in (1, 4):
         losses = []
-        run(image, steps=15, scales=scales, progress=lambda s, t, v, losses=losses: losses.append(v["loss"]))
+        log = losses.append
+        run(image, steps=15, scales=scales, init="content", progress=lambda s, t, v, log=log: log(v["loss"]))
         final[scales] = losses[-1]
     assert final[4] < 0.97 * final[1]
 
@@ -405,13 +408,24 @@ def test_adain_init_starts_from_the_adain_picture():
     assert (content - adain).abs().mean() > 0.05  # the AdaIN picture is not the content
 
 
+def test_style_colors_init_starts_from_the_content_in_the_styles_colour_moments():
+    content, style = content_image((48, 64)), 0.3 + 0.4 * RED  # colours the map need not clip
+    start = run(content, [style], init="style-colors", optimizer="adam", lr=1e-4, steps=1, scales=1)
+    for got, before, target in zip(moments(start), moments(content), moments(style)):
+        assert (got - target).norm() < 0.1 * (before - target).norm()
+    blend = run(content, styles=[RED, BLUE], style_weights=[3, 1], init="style-colors", optimizer="adam",
+                lr=1e-4, steps=1, scales=1)  # fmt: skip
+    pooled = 0.75 * RED.mean((2, 3)) + 0.25 * BLUE.mean((2, 3))  # the styles' colours pooled by the blend
+    assert (blend.mean((2, 3)) - pooled).abs().max() < 0.05
+
+
 def test_line_search_evaluates_each_accepted_point_once(monkeypatch):
     from stylecap.core.perceptual import PerceptualLoss
 
     passes, forward = [], PerceptualLoss.forward
     monkeypatch.setattr(PerceptualLoss, "forward", lambda self, image: passes.append(1) or forward(self, image))
     losses = []
-    run(steps=20, line_search="strong_wolfe", progress=lambda s, t, v: losses.append(v["loss"]))
+    run(steps=20, line_search="strong_wolfe", init="content", progress=lambda s, t, v: losses.append(v["loss"]))
     assert len(losses) == 20 and losses[-1] < 0.3 * losses[0]
     assert len(passes) < 30  # about one encoder pass a step: the point a step starts from is remembered
     passes.clear()
@@ -440,6 +454,7 @@ def test_a_term_undefined_at_some_pixels_makes_the_line_search_step_back(toy_plu
         "log-floor-plugin",
     )
     losses = []
-    out = run(steps=30, tolerance=0, extra_losses=["log-floor:1"], progress=lambda s, t, v: losses.append(v["loss"]))
+    out = run(steps=30, tolerance=0, extra_losses=["log-floor:1"], init="content",  # no pixel at 0 yet
+              progress=lambda s, t, v: losses.append(v["loss"]))  # fmt: skip
     assert any(undefined) and torch.isfinite(out).all()
     assert torch.isfinite(torch.tensor(losses)).all() and losses[-1] < 0.8 * losses[0]

@@ -52,9 +52,15 @@ def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
 
     A = Σᵣ^½ Σₛ^-½ with symmetric square roots, the linear map of Gatys et al. (2017).
     """
-    x, r = source.flatten(2)[0], reference.flatten(2)[0]
-    mu_x, mu_r = x.mean(1, keepdim=True), r.mean(1, keepdim=True)
-    return (_moment_map(torch.cov(x), torch.cov(r)) @ (x - mu_x) + mu_r).reshape(source.shape).clamp(0, 1)
+    return take_moments(source, reference.flatten(2)[0])
+
+
+def take_moments(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``image`` ``[1, 3, H, W]`` with its colour mean and covariance moved to those of ``reference``, colours
+    ``[3, N]`` (one picture's pixels, or several pictures' :func:`palette`); see :func:`match_histogram`."""
+    x = image.flatten(2)[0]
+    mu_x, mu_r = x.mean(1, keepdim=True), reference.mean(1, keepdim=True)
+    return (_moment_map(torch.cov(x), torch.cov(reference)) @ (x - mu_x) + mu_r).reshape(image.shape).clamp(0, 1)
 
 
 def _moment_map(source_cov: torch.Tensor, reference_cov: torch.Tensor) -> torch.Tensor:
