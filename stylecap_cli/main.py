@@ -279,8 +279,8 @@ def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse (up to 1 GiB) and to map afresh only blocks over 32 MiB.
 
     By default it returns freed memory to the system and maps large tensors anew, so every Gatys step
-    faulted in its tensors' pages again: the README's job took 6.7-7.4 s of style time against 5.0-6.2 s
-    (docs/performance.md). Not glibc (macOS, Windows, musl), or ``MALLOC_*`` set by the user: nothing."""
+    faulted in its tensors' pages again: about an eighth of the README's job (docs/performance.md). Not glibc
+    (macOS, Windows, musl), or ``MALLOC_*`` set by the user: nothing."""
     if not sys.platform.startswith("linux") or any(k.startswith("MALLOC_") for k in os.environ):
         return
     try:
