@@ -7,6 +7,7 @@
     python3 benchmarks/gatys.py --device cuda --encoder vgg19 --size 512 --optimizer adam --precision bf16
     python3 benchmarks/gatys.py --time-to-quality --out ttq/ --sheet sheet.jpg --sheet-rows 5  # old vs new defaults
     python3 benchmarks/gatys.py --time-to-quality --device cuda --out ttq-gpu/   # the same on a GPU
+    python3 benchmarks/gatys.py --time-to-quality --set fresh --sizes 384 --out ttq-fresh/  # pairs not chosen on
 
 Speed: the ``gatys`` backend and the PyTorch neural-style tutorial's loop, written here (encoder
 forward per step, a Gram by ``mm`` per layer in a Python loop, MSE terms, L-BFGS, clamp in the
@@ -87,6 +88,18 @@ PAIRS = [
 ]
 """Content x style pairs of --time-to-quality: bundled pictures by name, ``panel/NAME`` from
 benchmarks/panel, ``sk:NAME`` from scikit-image's data, ``strokes`` drawn by gatys_study.py."""
+
+FRESH_PAIRS = [
+    ("panel/02-grace-hopper", "panel/styles/sunny"),
+    ("panel/11-cat", "panel/styles/gloomy"),
+    ("panel/20-dog-in-woods", "swirls"),
+    ("panel/24-storm", "strokes"),
+    ("panel/33-mountain-meadow", "sk:grass"),
+    ("panel/37-forest-stream", "panel/styles/gloomy"),
+    ("panel/41-foggy-jetty", "panel/styles/sunny"),
+    ("panel/44-cups", "sk:brick"),
+]
+"""``--set fresh``: pairs that no default was chosen on, for a check after a choice (used once, 2026-12-03)."""
 
 
 def picture(name: str, size: int) -> torch.Tensor:
@@ -317,7 +330,8 @@ def time_to_quality(args: argparse.Namespace) -> None:
     tiling.TiledEncoder.run = counted
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(c, st, size) for size in args.sizes for c, st in PAIRS[: args.pairs]]
+    pairs = FRESH_PAIRS if args.set == "fresh" else PAIRS
+    jobs = [(c, st, size) for size in args.sizes for c, st in pairs[: args.pairs]]
     backends = {}
     for name, options in configs.items():  # warm-up (lazy set-up, the AdaIN decoder's loading) off the clock
         backends[name] = {size: Gatys(stylecap.create("style", "gatys", max_size=size, **options).config,
@@ -484,6 +498,7 @@ def main() -> None:
     parser.add_argument("--time-to-quality", action="store_true", help="reference and defaults over PAIRS instead")
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="(--time-to-quality) output sizes")
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="(--time-to-quality) the first N pairs")
+    parser.add_argument("--set", choices=["issue", "fresh"], default="issue", help="(--time-to-quality) which pairs")
     parser.add_argument("-s", "--new", action="append", metavar="KEY=VALUE", help="(--time-to-quality) new options")
     parser.add_argument("--out", default="gatys-ttq", help="(--time-to-quality) folder for pictures and JSON")
     parser.add_argument("--sheet", help="(--time-to-quality) contact sheet file (content | style | reference | new)")
