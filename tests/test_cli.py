@@ -212,3 +212,19 @@ def test_broken_plugin_leaves_the_cli_working_and_strict_mode_fails_in_one_line(
         main(["list"])
     err = capsys.readouterr().err
     assert info.value.code == 1 and "no_such_module_xyz" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_keep_freed_memory_asks_glibc_unless_the_user_set_malloc(monkeypatch):
+    from stylecap_cli import main as cli_main
+
+    calls = []
+    monkeypatch.setattr(cli_main.ctypes, "CDLL", lambda name: type("Libc", (), {"mallopt": lambda *a: calls.append(a)}))
+    for key in [k for k in os.environ if k.startswith("MALLOC_")]:
+        monkeypatch.delenv(key)
+    cli_main.keep_freed_memory()
+    assert calls == [(cli_main.M_TRIM_THRESHOLD, 1 << 30), (cli_main.M_MMAP_THRESHOLD, 32 << 20)]
+    calls.clear()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    cli_main.keep_freed_memory()
+    assert calls == []

@@ -205,6 +205,8 @@ def test_registered_with_a_validated_config():
         stylecap.create("style", "gatys", tile_size=8)
     with pytest.raises(ConfigError, match="scales"):
         stylecap.create("style", "gatys", scales=0)
+    with pytest.raises(ConfigError, match="range_weight"):
+        stylecap.create("style", "gatys", range_weight=-1)
     with pytest.raises(ConfigError, match="tolerance"):
         stylecap.create("style", "gatys", tolerance=1.5)
     with pytest.raises(ConfigError):
@@ -417,6 +419,18 @@ def test_style_colors_init_starts_from_the_content_in_the_styles_colour_moments(
                 lr=1e-4, steps=1, scales=1)  # fmt: skip
     pooled = 0.75 * RED.mean((2, 3)) + 0.25 * BLUE.mean((2, 3))  # the styles' colours pooled by the blend
     assert (blend.mean((2, 3)) - pooled).abs().max() < 0.05
+
+
+def test_range_weight_keeps_pixels_inside_before_the_final_clamp(monkeypatch):
+    """The picture before the clamp strays further outside [0, 1] with a weaker range term."""
+    seen = {}
+    clamp = torch.Tensor.clamp
+    monkeypatch.setattr(torch.Tensor, "clamp", lambda t, *a, **k: seen.update(last=t.detach()) or clamp(t, *a, **k))
+    excess = {}
+    for weight in (0.0, 1e4):
+        run(styles=[RED], steps=20, range_weight=weight, style_weight=100)
+        excess[weight] = (seen["last"] - seen["last"].clamp(0, 1)).abs().mean()
+    assert excess[1e4] < 0.5 * excess[0.0]
 
 
 def test_line_search_evaluates_each_accepted_point_once(monkeypatch):
