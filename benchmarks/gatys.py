@@ -101,6 +101,30 @@ FRESH_PAIRS = [
 ]
 """``--set fresh``: pairs that no default was chosen on, for a check after a choice (used once, 2026-12-03)."""
 
+CHECK_PAIRS = [
+    ("panel/05-woman-on-beach", "strokes"),
+    ("panel/19-raccoon", "sk:gravel"),
+    ("panel/22-snowy-airport", "swirls"),
+    ("panel/26-marigold", "panel/styles/gloomy"),
+    ("panel/34-rocky-peaks", "sk:brick"),
+    ("panel/35-two-dogs", "panel/styles/sunny"),
+    ("panel/39-sunset", "sk:grass"),
+    ("panel/42-forest-path", "sk:immunohistochemistry"),
+]
+"""``--set check``: the third set, fixed before ``coarse_color`` was measured on it (2026-12-03, docs/studies/gatys.md)."""
+
+FINAL_PAIRS = [
+    ("panel/06-people-in-the-sea", "swirls"),
+    ("panel/09-playing-pool", "panel/styles/gloomy"),
+    ("panel/21-rabbit", "strokes"),
+    ("panel/23-dune-grass", "sk:gravel"),
+    ("panel/29-nuthatch", "panel/styles/sunny"),
+    ("panel/32-drum-and-wine", "sk:brick"),
+    ("panel/38-dandelions", "sk:grass"),
+    ("panel/43-kite", "sk:immunohistochemistry"),
+]
+"""``--set final``: the fourth set, fixed before anything was chosen on ``check``: run once, after the choice."""
+
 
 def picture(name: str, size: int) -> torch.Tensor:
     """A bundled example picture resized (up or down) so its longer side is ``size``."""
@@ -330,7 +354,7 @@ def time_to_quality(args: argparse.Namespace) -> None:
     tiling.TiledEncoder.run = counted
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pairs = FRESH_PAIRS if args.set == "fresh" else PAIRS
+    pairs = {"issue": PAIRS, "fresh": FRESH_PAIRS, "check": CHECK_PAIRS, "final": FINAL_PAIRS}[args.set]
     jobs = [(c, st, size) for size in args.sizes for c, st in pairs[: args.pairs]]
     backends = {}
     for name, options in configs.items():  # warm-up (lazy set-up, the AdaIN decoder's loading) off the clock
@@ -498,7 +522,7 @@ def main() -> None:
     parser.add_argument("--time-to-quality", action="store_true", help="reference and defaults over PAIRS instead")
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="(--time-to-quality) output sizes")
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="(--time-to-quality) the first N pairs")
-    parser.add_argument("--set", choices=["issue", "fresh"], default="issue", help="(--time-to-quality) which pairs")
+    parser.add_argument("--set", choices=["issue", "fresh", "check", "final"], default="issue", help="(--time-to-quality) which pairs")
     parser.add_argument("-s", "--new", action="append", metavar="KEY=VALUE", help="(--time-to-quality) new options")
     parser.add_argument("--out", default="gatys-ttq", help="(--time-to-quality) folder for pictures and JSON")
     parser.add_argument("--sheet", help="(--time-to-quality) contact sheet file (content | style | reference | new)")
