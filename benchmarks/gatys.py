@@ -26,7 +26,8 @@ graph capture cancel out. ``--precision bf16`` puts the reference's encoder unde
 
 Time to quality (``--time-to-quality``): today's reference configuration (``REFERENCE``: 200
 L-BFGS steps of plain pixels from the content) and the backend's defaults (or ``-s KEY=VALUE``
-options) take turns in one process, pair by pair, on the same encoder: offline content x style
+options) take turns in one process, with glibc keeping freed memory as the ``stylecap`` command
+does (docs/performance.md), pair by pair, on the same encoder: offline content x style
 pairs (``PAIRS``) at each ``--sizes``. Per run: wall and process CPU seconds of ``stylize``
 (AdaIN init included), then the final pictures are judged at full size by one objective, the
 backend's own (content, style, TV and range terms, weights as configured), and by two measures
@@ -99,7 +100,7 @@ FRESH_PAIRS = [
     ("panel/41-foggy-jetty", "panel/styles/sunny"),
     ("panel/44-cups", "sk:brick"),
 ]
-"""``--set fresh``: pairs that no default was chosen on, for a check after a choice (used once, 2026-12-03)."""
+"""``--set fresh``: pairs that no default was chosen on, for a check after a choice (first run 2026-12-03)."""
 
 CHECK_PAIRS = [
     ("panel/05-woman-on-beach", "strokes"),
@@ -111,7 +112,8 @@ CHECK_PAIRS = [
     ("panel/39-sunset", "sk:grass"),
     ("panel/42-forest-path", "sk:immunohistochemistry"),
 ]
-"""``--set check``: the third set, fixed before ``coarse_color`` was measured on it (2026-12-03, docs/studies/gatys.md)."""
+"""``--set check``: the third set, fixed before ``coarse_color`` was measured on it; its default was chosen on these
+(2026-12-03, docs/studies/gatys.md)."""
 
 FINAL_PAIRS = [
     ("panel/06-people-in-the-sea", "swirls"),
@@ -339,6 +341,9 @@ def slug(name: str) -> str:
 
 def time_to_quality(args: argparse.Namespace) -> None:
     from stylecap.plugins.gatys import tiling
+    from stylecap_cli.main import keep_freed_memory
+
+    keep_freed_memory()  # as the stylecap command does: without it the new steps' extra tensors fault pages anew
 
     device = torch.device(args.device)
     encoder = stylecap.create("encoder", args.encoder, **encoder_options(args)).to(device)
@@ -522,7 +527,9 @@ def main() -> None:
     parser.add_argument("--time-to-quality", action="store_true", help="reference and defaults over PAIRS instead")
     parser.add_argument("--sizes", type=int, nargs="+", default=[384, 512], help="(--time-to-quality) output sizes")
     parser.add_argument("--pairs", type=int, default=len(PAIRS), help="(--time-to-quality) the first N pairs")
-    parser.add_argument("--set", choices=["issue", "fresh", "check", "final"], default="issue", help="(--time-to-quality) which pairs")
+    parser.add_argument(
+        "--set", choices=["issue", "fresh", "check", "final"], default="issue", help="(--time-to-quality) which pairs"
+    )
     parser.add_argument("-s", "--new", action="append", metavar="KEY=VALUE", help="(--time-to-quality) new options")
     parser.add_argument("--out", default="gatys-ttq", help="(--time-to-quality) folder for pictures and JSON")
     parser.add_argument("--sheet", help="(--time-to-quality) contact sheet file (content | style | reference | new)")

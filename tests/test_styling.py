@@ -47,3 +47,11 @@ def test_keep_colors_luminance_returns_grey_inputs_and_restores_chroma():
     assert torch.allclose(color.to_yiq(out), color.to_yiq(content), atol=1e-5)
     _, (recoloured,), _ = keep_colors("histogram", content, [style])
     assert torch.allclose(recoloured.mean((2, 3)), content.mean((2, 3)), atol=0.05)
+
+
+def test_colorfulness_is_hasler_and_susstrunks_measure():
+    red, green = torch.tensor([[1.0], [0.0], [0.0]]), torch.tensor([[0.0], [1.0], [0.0]])
+    assert color.colorfulness(torch.full((3, 10), 0.4)) == 0.0  # grey
+    assert color.colorfulness(red.expand(3, 10)) == pytest.approx(0.3 * (255**2 + 127.5**2) ** 0.5)  # mean term
+    red_and_green = torch.cat([red.expand(3, 5), green.expand(3, 5)], 1)  # spread 255 in red-green, yellow 127.5
+    assert color.colorfulness(red_and_green) == pytest.approx(255 + 0.3 * 127.5)

@@ -90,6 +90,19 @@ def palette(images: Sequence[torch.Tensor], weights: Sequence[float] | None = No
     return torch.cat(parts, 1)
 
 
+COLORFUL = 82.0
+"""Hasler and Süsstrunk's colourfulness of a "highly colourful" picture (their scale, 0-255 units)."""
+
+
+def colorfulness(colours: torch.Tensor) -> float:
+    """Hasler and Süsstrunk's (2003) colourfulness of colours ``[3, N]`` in 0..1, on their 0-255 scale:
+    0 for grey, about 33 for a moderately and 82 for a highly colourful picture."""
+    r, g, b = colours * 255
+    rg, yb = r - g, (r + g) / 2 - b
+    spread = (rg.var(correction=0) + yb.var(correction=0)).sqrt()
+    return float(spread + 0.3 * (rg.mean() ** 2 + yb.mean() ** 2).sqrt())
+
+
 def take_palette(image: torch.Tensor, reference: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
     """``image`` ``[1, 3, H, W]`` with its colours moved ``strength`` of the way to ``reference``'s (colours
     ``[3, N]``, see :func:`palette`), keeping its light and shade.

@@ -82,6 +82,10 @@ class GatysConfig:
         4, help="optimise the picture as a sum of this many resolutions, each half the next: fewer steps for the "
         "same loss; 1: plain pixels",
     )  # fmt: skip
+    coarse_color: float | None = field(
+        None, help="how readily the coarser scales change colour (their YIQ colour channels are scaled by this; "
+        "0: lightness only); None: by the styles' colourfulness, 0 for grey styles to 1 for highly colourful ones",
+    )  # fmt: skip
     tolerance: float = field(
         0.01, help=f"stop when the best loss fell by less than this fraction over {STOP_WINDOW} steps; 0: run all steps"
     )
@@ -117,8 +121,8 @@ class GatysConfig:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be at least 0 and below 1, not {self.tolerance}")
-        for name in ("content_weight", "style_weight", "tv_weight", "range_weight", "snapshot_every"):
-            if getattr(self, name) < 0:
+        for name in ("content_weight", "style_weight", "tv_weight", "range_weight", "coarse_color", "snapshot_every"):
+            if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.lr <= 0 or self.style_scale <= 0:
             raise ValueError("lr and style_scale must be positive")
@@ -178,7 +182,11 @@ class Gatys(StyleBackend):
 
         objective = self._objective(self.encoder.to(content.device).eval())
         sizes = pyramid(content.shape[-2:], cfg.pyramid_levels)
-        image = self._init(base, styles, weights, regions, sizes[0])
+        colours = color.palette(styles, None if regions is not None else [float(w) for w in weights])
+        image = self._init(base, styles, weights, regions, colours, sizes[0])
+        coarse_color = cfg.coarse_color
+        if coarse_color is None:  # grey styles: broad areas drift into colour blotches (docs/studies/gatys.md)
+            coarse_color = min(1.0, color.colorfulness(colours) / color.COLORFUL)
         for level, size in enumerate(sizes):
             objective.set_targets(
                 content=resize(base, size),
@@ -186,7 +194,7 @@ class Gatys(StyleBackend):
             )
             objective.losses["style"].masks = None if regions is None else resize(regions, size)
             run = _Run(level * cfg.steps, cfg.steps * len(sizes), progress, finish, last=level == len(sizes) - 1)
-            image = self._optimize(objective, resize(image, size), run)
+            image = self._optimize(objective, resize(image, size), coarse_color, run)
         return finish(image)
 
     def _styles(self, styles: Sequence[torch.Tensor], weights: Sequence, size: Sequence[int]) -> list[tuple]:
@@ -223,14 +231,14 @@ class Gatys(StyleBackend):
         styles: Sequence[torch.Tensor],
         weights: Sequence,
         regions: torch.Tensor | None,
+        colours: torch.Tensor,
         size: tuple[int, int],
     ) -> torch.Tensor:
         init = self.config.init
         if init == "content":
             return resize(content, size)
         if init == "style-colors":  # a start nearer the style's statistics: fewer steps (docs/studies/gatys.md)
-            shares = None if regions is not None else [float(w) for w in weights]
-            return resize(color.take_moments(content, color.palette(styles, shares)), size)
+            return resize(color.take_moments(content, colours), size)
         if init == "adain":  # the feed-forward result for the same styles, blend or regions
             if self._adain is None:
                 self._adain = create("style", "adain", max_size=None)
@@ -245,9 +253,9 @@ class Gatys(StyleBackend):
             return torch.rand((1, 3, *size), generator=generator, device=content.device)
         return resize(to_tensor(read_image(init).rgb).to(content), size)
 
-    def _optimize(self, objective: PerceptualLoss, image: torch.Tensor, run: _Run) -> torch.Tensor:
+    def _optimize(self, objective: PerceptualLoss, image: torch.Tensor, coarse_color: float, run: _Run) -> torch.Tensor:
         cfg = self.config
-        picture = Scales(image, cfg.scales)
+        picture = Scales(image, cfg.scales, coarse_color)
         params = picture.params
         if cfg.optimizer == "lbfgs":  # one iteration per step() keeps its history across steps
             size = sum(p.numel() for p in params) * image.element_size()
@@ -294,19 +302,27 @@ class Scales:
     The finest starts as ``image`` and the others at zero, so it starts as the same picture and
     optimises the same objective; but a gradient step moves each coarse tensor by the sum of its
     area's pixel gradients, so broad areas change as readily as single pixels (a preconditioner).
+    The coarse tensors hold luminance and colour (YIQ), their colour scaled by ``coarse_color``: with
+    the styles' colours already in the start, broad areas then change mostly in lightness and texture,
+    and do not drift into blotches of colour that a grey style's Gram terms barely see.
     """
 
-    def __init__(self, image: torch.Tensor, count: int):
+    def __init__(self, image: torch.Tensor, count: int, coarse_color: float = 1.0):
         size = tuple(image.shape[-2:])
         coarse = [fit_size(size, max(1, round(max(size) / 2**k))) for k in range(1, count)]
         self.params = [image.detach().clone().requires_grad_(True)]
         self.params += [image.new_zeros((*image.shape[:2], *s)).requires_grad_(True) for s in coarse]
+        self.channels = image.new_tensor([1.0, coarse_color, coarse_color]).view(1, 3, 1, 1)
 
     def __call__(self) -> torch.Tensor:
-        picture = self.params[-1]
-        for finer in reversed(self.params[:-1]):  # one upsampling to full size, not one per tensor: half the time
+        finest, *coarse = self.params
+        if not coarse:
+            return finest
+        picture = coarse[-1]
+        for finer in reversed(coarse[:-1]):  # one upsampling to full size, not one per tensor: half the time
             picture = finer + F.interpolate(picture, size=finer.shape[-2:], mode="bilinear", align_corners=False)
-        return picture
+        picture = color.from_yiq(picture * self.channels)
+        return finest + F.interpolate(picture, size=finest.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class Stop:
