@@ -14,7 +14,8 @@ import torch
 from torch.nn import functional as F
 
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+"""Columns: the RGB of one unit of Y (grey), I and Q."""
 
 
 def _mix(matrix: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -26,7 +27,7 @@ def to_yiq(image: torch.Tensor) -> torch.Tensor:
 
 
 def from_yiq(image: torch.Tensor) -> torch.Tensor:
-    return _mix(_YIQ_TO_RGB, image)
+    return _mix(YIQ_TO_RGB, image)
 
 
 def grey(image: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -128,7 +129,7 @@ def take_palette(image: torch.Tensor, reference: torch.Tensor, strength: float =
     axes = torch.linalg.eigh(ref_cov)[1]
     along, along_ref = axes.T @ _moment_map(torch.cov(seen[1:]), ref_cov) @ (chroma - mu), axes.T @ (ref[1:] - mu_ref)
     moved = axes @ _match_quantiles(along, along[:, :: max(1, along.shape[1] // PALETTE_SAMPLES)], along_ref) + mu_ref
-    offset = _YIQ_TO_RGB[:, 1:].to(chroma) @ (chroma + strength * (moved - chroma))  # RGB = Y + offset
+    offset = YIQ_TO_RGB[:, 1:].to(chroma) @ (chroma + strength * (moved - chroma))  # RGB = Y + offset
     return (y + _into_gamut(y, offset) * offset).reshape(image.shape).clamp(0, 1)
 
 

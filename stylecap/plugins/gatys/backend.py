@@ -312,7 +312,8 @@ class Scales:
         coarse = [fit_size(size, max(1, round(max(size) / 2**k))) for k in range(1, count)]
         self.params = [image.detach().clone().requires_grad_(True)]
         self.params += [image.new_zeros((*image.shape[:2], *s)).requires_grad_(True) for s in coarse]
-        self.channels = image.new_tensor([1.0, coarse_color, coarse_color]).view(1, 3, 1, 1)
+        # on the picture's device once: a host-to-device copy inside a step would break CUDA graph capture
+        self.mix = color.YIQ_TO_RGB.to(image) * image.new_tensor([1.0, coarse_color, coarse_color])
 
     def __call__(self) -> torch.Tensor:
         finest, *coarse = self.params
@@ -321,7 +322,7 @@ class Scales:
         picture = coarse[-1]
         for finer in reversed(coarse[:-1]):  # one upsampling to full size, not one per tensor: half the time
             picture = finer + F.interpolate(picture, size=finer.shape[-2:], mode="bilinear", align_corners=False)
-        picture = color.from_yiq(picture * self.channels)
+        picture = torch.einsum("ij,bjhw->bihw", self.mix, picture)  # to RGB, the colour scaled
         return finest + F.interpolate(picture, size=finest.shape[-2:], mode="bilinear", align_corners=False)
 
 
