@@ -7,8 +7,9 @@ pyramid and tiles (tiling.py) for large outputs.
 
 The picture is optimised as a sum of ``scales`` pictures, each half the size of the next (a
 Laplacian-pyramid parametrisation), from the photo in the styles' colours: the same objective, but the
-optimiser moves broad areas as readily as single pixels and starts nearer: 60 steps reach about the loss
-that 200 plain steps from the photo did (docs/studies/gatys.md, "Time to quality").
+optimiser moves broad areas as readily as single pixels (in colour only as readily as the styles are
+colourful) and starts nearer: 60 steps reach about the loss that 200 plain steps from the photo did
+(docs/studies/gatys.md, "Time to quality").
 """
 
 from __future__ import annotations
