@@ -372,6 +372,29 @@ def test_the_colour_loss_trains_the_palette_and_resumes_exactly(folders, tmp_pat
     check_resume_is_exact("style", "adain", tmp_path / "resumed", steps=6, color_weight=10, **folders, **TRAIN)
 
 
+def test_turning_the_hue_makes_new_palettes_and_keeps_the_lightness():
+    picture = 0.25 + 0.5 * torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # well inside RGB
+    zero, one = torch.zeros(2), torch.ones(2)
+    assert torch.allclose(color.turn_hue(picture, zero, one), picture, atol=1e-5)
+    y = color.to_yiq(picture)[:, 0]
+    greyed = color.turn_hue(picture, zero, torch.zeros(2))
+    assert torch.allclose(greyed, y[:, None].expand_as(greyed), atol=1e-5)  # no colour: its lightness, grey
+    red = torch.tensor([0.8, 0.3, 0.3]).view(1, 3, 1, 1)
+    opposite = color.turn_hue(red, torch.tensor([torch.pi]), torch.ones(1))
+    assert opposite[0, 0] < 0.5 and opposite[0, 2] > 0.4  # red turned half round: a cyan-blue
+    assert torch.allclose(color.to_yiq(opposite)[:, 0], color.to_yiq(red)[:, 0], atol=1e-5)
+
+
+def test_style_jitter_recolours_the_styles_resumes_exactly_and_is_checked(folders, tmp_path):
+    runs = [tmp_path / "plain", tmp_path / "jitter"]
+    for run, jitter in zip(runs, (0.0, 1.0)):
+        stylecap.train("style", "adain", out=run, steps=2, style_jitter=jitter, **folders, **TRAIN)
+    assert metrics(runs[0])[0]["style"] != metrics(runs[1])[0]["style"]  # recoloured styles
+    check_resume_is_exact("style", "adain", tmp_path / "resumed", steps=6, style_jitter=1.0, **folders, **TRAIN)
+    with pytest.raises(ConfigError, match="style_jitter"):
+        stylecap.train("style", "adain", out=tmp_path / "bad", style_jitter=2.0, **folders, **TRAIN)
+
+
 def test_crop_size_must_suit_the_decoder(folders, tmp_path):
     with pytest.raises(ConfigError, match="crop_size 36 does not divide by 8"):
         stylecap.train(

@@ -30,6 +30,16 @@ def from_yiq(image: torch.Tensor) -> torch.Tensor:
     return _mix(YIQ_TO_RGB, image)
 
 
+def turn_hue(image: torch.Tensor, angle: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
+    """Each picture ``[B, 3, H, W]`` with its colour (I, Q) turned by ``angle`` ``[B]`` (radians) and scaled by
+    ``chroma`` ``[B]``, lightness kept, clamped to RGB: new palettes from one picture, for training."""
+    yiq = to_yiq(image)
+    cos, sin = (f(angle)[:, None, None] * chroma[:, None, None] for f in (torch.cos, torch.sin))
+    i, q = yiq[:, 1], yiq[:, 2]
+    turned = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], 1)
+    return from_yiq(turned).clamp(0, 1)
+
+
 def grey(image: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
     """The luminance as a 3-channel grey image; with ``like``, shifted and scaled to its mean and std.
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import make_grid
 
+from stylecap.core.color import turn_hue
 from stylecap.core.component import Trainer
 from stylecap.core.config import field
 from stylecap.core.errors import ConfigError
@@ -56,6 +57,11 @@ class AdaINTrainConfig(TrainConfig):
     color_weight: float = field(
         0.0, help="weight of the colour loss (sliced Wasserstein distance of the RGB colours to the style's); 0: off"
     )
+    style_jitter: float = field(
+        0.0,
+        help="recolour each style crop at random (hue turned by up to this x 180 degrees, colourfulness scaled by up to"
+        " 2**this either way), so the decoder meets many palettes; 0: off",
+    )
     lr: float = field(1e-4, help="Adam learning rate")
     batch_size: int = field(8, help="global batch size")
     lr_schedule: Schedule = field("cosine", help="learning-rate factor over the run: constant, linear, cosine, ...")
@@ -69,6 +75,8 @@ class AdaINTrainConfig(TrainConfig):
             raise ValueError(f"crop_size must be from 16 to load_size ({self.load_size}), not {self.crop_size}")
         if min(self.content_weight, self.style_weight, self.color_weight) < 0 or self.lr <= 0:
             raise ValueError("content_weight, style_weight and color_weight must not be negative, lr must be positive")
+        if not 0 <= self.style_jitter <= 1:
+            raise ValueError(f"style_jitter must be from 0 to 1, not {self.style_jitter}")
         if not self.levels:
             raise ValueError("levels must name at least one encoder layer")
         if self.blocks < 0:
@@ -155,10 +163,15 @@ class AdaINTrainer(Trainer):
 
     def train_step(self, batch: Any, engine: Any) -> dict[str, torch.Tensor]:
         c = self.config
-        parts = self.losses(*batch, engine)
+        content, style = batch
+        if c.style_jitter:  # off: nothing drawn, so runs without it are as before
+            angle = (torch.rand(len(style), device=style.device) * 2 - 1) * torch.pi * c.style_jitter
+            chroma = 2 ** ((torch.rand(len(style), device=style.device) * 2 - 1) * c.style_jitter)
+            style = turn_hue(style, angle, chroma)
+        parts = self.losses(content, style, engine)
         logged = {"content": parts["content"], "style": parts["style"]}
         if c.color_weight:  # off: no random directions drawn, so runs without it are as before
-            logged["color"] = color_distance(parts["out"], batch[1])
+            logged["color"] = color_distance(parts["out"], style)
         weights = {"content": c.content_weight, "style": c.style_weight, "color": c.color_weight}
         loss = sum(weights[k] * v for k, v in logged.items())
         engine.optimize("decoder", loss)
