@@ -370,6 +370,11 @@ def test_the_colour_loss_trains_the_palette_and_resumes_exactly(folders, tmp_pat
     stylecap.train("style", "adain", out=plain, steps=2, **folders, **TRAIN)
     assert "color" not in metrics(plain)[0]  # off by default
     check_resume_is_exact("style", "adain", tmp_path / "resumed", steps=6, color_weight=10, **folders, **TRAIN)
+    chroma = tmp_path / "chroma"  # the colour loss on hue alone: another quantity, trained down too
+    stylecap.train("style", "adain", out=chroma, color_space="chroma", **options, **folders, **TRAIN)
+    rows = metrics(chroma)
+    assert rows[0]["color"] != metrics(run)[0]["color"]
+    assert sum(r["color"] for r in rows[-5:]) < 0.7 * sum(r["color"] for r in rows[:5])
 
 
 def test_turning_the_hue_makes_new_palettes_and_keeps_the_lightness():

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import make_grid
 
-from stylecap.core.color import turn_hue
+from stylecap.core.color import to_yiq, turn_hue
 from stylecap.core.component import Trainer
 from stylecap.core.config import field
 from stylecap.core.errors import ConfigError
@@ -57,6 +57,9 @@ class AdaINTrainConfig(TrainConfig):
     color_weight: float = field(
         0.0, help="weight of the colour loss (sliced Wasserstein distance of the RGB colours to the style's); 0: off"
     )
+    color_space: Literal["rgb", "chroma"] = field(
+        "rgb", help="what the colour loss compares: rgb (lightness too), or chroma (YIQ's I and Q: hue only, no marks)"
+    )
     style_jitter: float = field(
         0.0,
         help="recolour each style crop at random (hue turned by up to this x 180 degrees, colourfulness scaled by up to"
@@ -86,11 +89,12 @@ class AdaINTrainConfig(TrainConfig):
 
 
 def color_distance(image: torch.Tensor, style: torch.Tensor, directions: int = 32) -> torch.Tensor:
-    """Sliced Wasserstein-1 distance between the colours of each picture ``[B, 3, H, W]`` and of its style
-    ``[B, 3, h, w]``, mean over the batch: the mean gap between sorted projections on random directions (from
-    torch's RNG, so a resumed run draws the same). Zero for the same colours in any arrangement; unlike the
-    style loss's means and deviations it sees the palette's shape (which colours, how much of each)."""
-    axes = F.normalize(torch.randn(3, directions, device=image.device), dim=0)
+    """Sliced Wasserstein-1 distance between the colours of each picture ``[B, C, H, W]`` and of its style
+    ``[B, C, h, w]`` (RGB, or any channels), mean over the batch: the mean gap between sorted projections on
+    random directions (from torch's RNG, so a resumed run draws the same). Zero for the same colours in any
+    arrangement; unlike the style loss's means and deviations it sees the palette's shape (which colours, how
+    much of each)."""
+    axes = F.normalize(torch.randn(image.shape[1], directions, device=image.device), dim=0)
     ours, theirs = (torch.einsum("bcn,cd->bdn", x.float().flatten(2), axes).sort(-1).values for x in (image, style))
     if theirs.shape[-1] != ours.shape[-1]:  # the style's quantiles at the picture's pixel count
         theirs = F.interpolate(theirs, size=ours.shape[-1], mode="linear", align_corners=True)
@@ -171,7 +175,10 @@ class AdaINTrainer(Trainer):
         parts = self.losses(content, style, engine)
         logged = {"content": parts["content"], "style": parts["style"]}
         if c.color_weight:  # off: no random directions drawn, so runs without it are as before
-            logged["color"] = color_distance(parts["out"], style)
+            out = parts["out"]
+            if c.color_space == "chroma":
+                out, style = to_yiq(out)[:, 1:], to_yiq(style)[:, 1:]
+            logged["color"] = color_distance(out, style)
         weights = {"content": c.content_weight, "style": c.style_weight, "color": c.color_weight}
         loss = sum(weights[k] * v for k, v in logged.items())
         engine.optimize("decoder", loss)
