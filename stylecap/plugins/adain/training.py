@@ -58,7 +58,7 @@ class AdaINTrainConfig(TrainConfig):
         0.0, help="weight of the colour loss (sliced Wasserstein distance of the RGB colours to the style's); 0: off"
     )
     color_space: Literal["rgb", "chroma"] = field(
-        "rgb", help="what the colour loss compares: rgb (lightness too), or chroma (YIQ's I and Q: hue only, no marks)"
+        "rgb", help="what the colour loss compares: rgb (lightness too), or chroma (YIQ's I and Q, not lightness)"
     )
     style_jitter: float = field(
         0.0,
